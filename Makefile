@@ -1,0 +1,64 @@
+# veritrace: one entry point for setup, build, test, demo and benchmarks.
+# `make test` and `make demo` each do their own setup; nothing needs to be typed first.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := node_modules/@foundry-rs
+FORGE := $(CURDIR)/$(NODE_BIN)/forge-linux-amd64/bin/forge
+ANVIL := $(CURDIR)/$(NODE_BIN)/anvil-linux-amd64/bin/anvil
+CAST := $(CURDIR)/$(NODE_BIN)/cast-linux-amd64/bin/cast
+CARGO ?= cargo
+# One cargo profile for build, test, demo and bench: the real model is too slow unoptimized.
+PROFILE := --release
+NPM_STAMP := node_modules/.veritrace-installed
+
+.PHONY: help setup model build lint fmt test test-forge test-cargo demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(NPM_STAMP) ## install the pinned toolchain: rust target, anvil/forge/cast, solc, forge-std
+	@rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || { \
+	  echo "setup: 'rustup target add wasm32-unknown-unknown' failed" >&2; exit 1; }
+	@rustup component add rustfmt clippy >/dev/null 2>&1 || { \
+	  echo "setup: 'rustup component add rustfmt clippy' failed" >&2; exit 1; }
+
+# npm ci wipes node_modules; run it only when the lock file changed since the last install.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@test -x $(FORGE) && test -x $(ANVIL) && test -x $(CAST) || { \
+	  echo "setup: npm ci did not install forge/anvil/cast" >&2; exit 1; }
+	@touch $@
+
+model: ## fetch SmolLM2-135M-Instruct (checked by sha256) into models/
+	@tools/fetch-model.sh
+
+build: setup ## build every crate and the contracts
+	$(CARGO) build $(PROFILE) --workspace
+
+fmt: setup ## format Rust and Solidity sources
+	$(CARGO) fmt --all
+	cd solidity && $(FORGE) fmt
+
+lint: setup ## rustfmt, clippy -D warnings, forge fmt --check
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
+	cd solidity && $(FORGE) fmt --check
+
+test-forge: setup ## Solidity unit and fuzz tests
+	cd solidity && $(FORGE) test
+
+test-cargo: setup model ## Rust unit, integration and e2e (anvil) tests
+	$(CARGO) test $(PROFILE) --workspace
+
+test: lint test-forge test-cargo ## every test: lint, forge, cargo (with e2e on anvil)
+	@echo "make test: all green"
+
+demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-cli -- demo
+
+clean: ## remove build outputs (keeps node_modules and models)
+	$(CARGO) clean
+	rm -rf solidity/out solidity/cache

@@ -1,0 +1,31 @@
+//! `veritrace`: the one user-facing command line of the project.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Verifiable LLM inference for EVM chains by optimistic fraud proofs.
+#[derive(Debug, Parser)]
+#[command(name = "veritrace", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a local chain, deploy the contracts, register SmolLM2 and tell what happened.
+    Demo,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Demo => veritrace_e2e::demo::run().await,
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end harness of veritrace: a real anvil chain, the real contracts, and the demo story
+//! told on top of them.
+
+pub mod chain;
+pub mod demo;
+pub mod paths;
+
+pub use chain::{ChainError, LocalChain};
