@@ -51,7 +51,7 @@ test-forge: setup ## Solidity unit and fuzz tests
 	cd solidity && $(FORGE) test
 
 test-cargo: setup model ## Rust unit, integration and e2e (anvil) tests
-	$(CARGO) test $(PROFILE) --workspace
+	$(CARGO) test $(PROFILE) --workspace --lib --bins --tests
 
 test: lint test-forge test-cargo ## every test: lint, forge, cargo (with e2e on anvil)
 	@echo "make test: all green"
