@@ -11,6 +11,7 @@ fn spec(name: &str) -> ModelRegistry::ModelSpec {
     ModelRegistry::ModelSpec {
         programRoot: keccak256(b"program"),
         imageRoot: keccak256(b"image"),
+        initialGlobalsHash: keccak256(b"globals"),
         tokenizerHash: keccak256(b"tokenizer"),
         layout: ModelRegistry::Layout {
             memoryLog2: 24,

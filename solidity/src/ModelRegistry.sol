@@ -41,8 +41,11 @@ contract ModelRegistry {
     struct ModelSpec {
         /// Merkle root of the canonical wasm program (code and static data).
         bytes32 programRoot;
-        /// Memory Merkle root of the model image (weights, tables, vocabulary) before any input.
+        /// Memory Merkle root of the model image (weights, tables, vocabulary) before any input;
+        /// the input region is all zeros in it.
         bytes32 imageRoot;
+        /// Hash of the program's initial globals (`G0` of the step-boundary hash).
+        bytes32 initialGlobalsHash;
         /// keccak256 of the tokenizer description, so clients can check they encode prompts alike.
         bytes32 tokenizerHash;
         Layout layout;
@@ -120,7 +123,12 @@ contract ModelRegistry {
     function modelIdOf(ModelSpec calldata spec) public pure returns (bytes32) {
         return keccak256(
             abi.encode(
-                spec.programRoot, spec.imageRoot, spec.tokenizerHash, spec.layout, spec.limits
+                spec.programRoot,
+                spec.imageRoot,
+                spec.initialGlobalsHash,
+                spec.tokenizerHash,
+                spec.layout,
+                spec.limits
             )
         );
     }

@@ -23,6 +23,7 @@ contract ModelRegistryTest is Test {
     function validSpec() internal pure returns (ModelRegistry.ModelSpec memory spec) {
         spec.programRoot = keccak256("program");
         spec.imageRoot = keccak256("image");
+        spec.initialGlobalsHash = keccak256("globals");
         spec.tokenizerHash = keccak256("tokenizer");
         spec.layout = ModelRegistry.Layout({
             memoryLog2: 28, inputOffset: 0, inputLog2: 16, outputOffset: 1 << 16, outputLog2: 16

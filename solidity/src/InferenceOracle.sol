@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.30;
+
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
+import {MemoryMerkle} from "./lib/MemoryMerkle.sol";
+import {MachineHashes} from "./lib/MachineHashes.sol";
+import {MachineIO} from "./lib/MachineIO.sol";
+
+/// @notice What the oracle tells its dispute game when a challenge opens.
+struct DisputeClaim {
+    /// Root of the executor's layer trace (boundary hashes h_0..h_N, zero-padded to 2^depth).
+    bytes32 traceRoot;
+    /// N: the number of layer steps; h_N is the final state.
+    uint64 stepCount;
+    /// Depth of the trace tree.
+    uint8 traceDepth;
+    /// The model's program root, memory size and initial globals.
+    bytes32 programRoot;
+    uint8 memoryLog2;
+    bytes32 initialGlobalsHash;
+    /// Upper bound on the instructions of one layer step.
+    uint64 maxStepInstructions;
+}
+
+/// @notice The dispute game the oracle delegates disputes to.
+interface IDisputeGame {
+    /// @notice Opens a game between `executor` and `challenger` over `claim`; returns its id.
+    function createGame(address executor, address challenger, DisputeClaim calldata claim)
+        external
+        returns (uint256 gameId);
+    /// @notice Ends an open game without a winner (its result no longer matters).
+    function cancelGame(uint256 gameId) external;
+}
+
+/// @title InferenceOracle
+/// @notice Requests, bonded answers, challenges and finality for verifiable inference.
+/// @dev Money flow: the requester pays a fee; the executor posts `executorBond` with an answer;
+///      each challenger posts `challengerBond`. A dispute's loser forfeits its bond: the winner
+///      gets it minus `burnBps`, which stays locked here forever, so that an executor and a
+///      challenger who are the same party cannot dispute (and delay finality) for free. All
+///      payouts are credits withdrawn with `withdraw` (pull payments); the only outgoing calls
+///      are `withdraw`'s transfer and the gas-capped consumer callback in `finalize`, both after
+///      every state change (checks-effects-interactions) and behind a reentrancy guard.
+///      Invariant: `address(this).balance == totalOwed + totalBurned`.
+contract InferenceOracle is ReentrancyGuard {
+    /// @notice Life cycle of a request.
+    enum RequestStatus {
+        None,
+        Open, // waiting for an answer
+        Answered, // an answer is in its challenge window or under dispute
+        Finalized, // the answer is final and was delivered
+        Cancelled // the requester took the fee back
+    }
+
+    /// @notice A request for one inference.
+    struct Request {
+        address requester;
+        uint96 fee;
+        bytes32 modelId;
+        /// Root of the input region (seed ‖ body) as the machine sees it.
+        bytes32 inputRoot;
+        uint64 createdAt;
+        RequestStatus status;
+        /// Number of answers submitted so far (a rejected answer re-opens the request).
+        uint32 answerCount;
+    }
+
+    /// @notice The current answer of a request.
+    struct Answer {
+        address executor;
+        uint64 submittedAt;
+        uint32 openDisputes;
+        bool rejected;
+        bytes32 traceRoot;
+        uint64 stepCount;
+        bytes32 finalMemoryRoot;
+        bytes32 outputHash;
+    }
+
+    /// @notice A challenge against an answer.
+    struct Dispute {
+        bytes32 requestId;
+        uint32 answerIndex;
+        address challenger;
+        bool open;
+    }
+
+    /// @notice The model registry the requests refer to.
+    ModelRegistry public immutable registry;
+    /// @notice The dispute game that plays every challenge.
+    IDisputeGame public immutable game;
+    /// @notice Bond an executor posts with an answer.
+    uint256 public immutable executorBond;
+    /// @notice Bond a challenger posts with a challenge.
+    uint256 public immutable challengerBond;
+    /// @notice Seconds after submission during which an answer can be challenged.
+    uint64 public immutable challengeWindow;
+    /// @notice Seconds after which the requester of an unanswered request may cancel it.
+    uint64 public immutable requestTimeout;
+    /// @notice Share of a forfeited bond that is burned, in basis points.
+    uint16 public constant BURN_BPS = 2000;
+    /// @notice Gas given to a consumer's callback; a callback that needs more simply fails.
+    uint256 public constant CALLBACK_GAS = 500_000;
+
+    /// @notice Requests by id.
+    mapping(bytes32 => Request) public requests;
+    /// @dev Answers by (request id, answer index); read them with `getAnswer`.
+    mapping(bytes32 => mapping(uint32 => Answer)) private answers;
+    /// @notice Disputes by game id.
+    mapping(uint256 => Dispute) public disputes;
+    /// @notice Withdrawable balances.
+    mapping(address => uint256) public credits;
+    /// @notice Everything the contract owes: fees, bonds and credits.
+    uint256 public totalOwed;
+    /// @notice Burned value, locked here forever.
+    uint256 public totalBurned;
+    /// @notice Nonce that makes request ids unique.
+    uint256 public requestNonce;
+
+    /// @notice A request was made; `body` is the client-encoded part of the input region.
+    event InferenceRequested(
+        bytes32 indexed requestId,
+        bytes32 indexed modelId,
+        address indexed requester,
+        uint256 fee,
+        bytes32 seed,
+        bytes body
+    );
+    /// @notice An answer was submitted; `output` is the output region's used prefix.
+    event AnswerSubmitted(
+        bytes32 indexed requestId,
+        uint32 indexed answerIndex,
+        address indexed executor,
+        AnswerClaim claim,
+        bytes output
+    );
+    /// @notice An answer was challenged; `gameId` is the game in `game`.
+    event AnswerChallenged(
+        bytes32 indexed requestId,
+        uint32 indexed answerIndex,
+        uint256 indexed gameId,
+        address challenger
+    );
+    /// @notice A dispute ended (or was cancelled because its answer was already rejected).
+    event DisputeResolved(
+        uint256 indexed gameId, bytes32 indexed requestId, bool executorWon, bool moot
+    );
+    /// @notice An answer lost a dispute; the request is open again.
+    event AnswerRejected(bytes32 indexed requestId, uint32 indexed answerIndex);
+    /// @notice An answer became final; `delivered` says whether the consumer callback succeeded.
+    event RequestFinalized(bytes32 indexed requestId, uint32 answerIndex, bool delivered);
+    /// @notice The requester cancelled an unanswered request.
+    event RequestCancelled(bytes32 indexed requestId);
+    /// @notice `account` withdrew `amount`.
+    event Withdrawn(address indexed account, uint256 amount);
+
+    /// @notice The model id is not registered.
+    error UnknownModel(bytes32 modelId);
+    /// @notice The request's input does not fit the model's input region.
+    error InputTooLarge(uint256 length, uint256 capacity);
+    /// @notice The fee is zero or does not fit 96 bits.
+    error BadFee(uint256 fee);
+    /// @notice No request has this id.
+    error UnknownRequest(bytes32 requestId);
+    /// @notice The request is not in the state the call needs.
+    error WrongRequestStatus(bytes32 requestId, RequestStatus status);
+    /// @notice The value sent is not the required bond.
+    error WrongBond(uint256 sent, uint256 required);
+    /// @notice The trace claims more steps than the model allows, or none.
+    error BadStepCount(uint64 stepCount, uint64 maxSteps);
+    /// @notice An opened trace leaf does not match the trace root.
+    error BadTraceProof();
+    /// @notice The first trace leaf is not the request's initial state.
+    error WrongInitialState(bytes32 expected, bytes32 opened);
+    /// @notice The input-region path does not lead to the model's image root.
+    error BadInputRegionProof();
+    /// @notice The output-region path does not lead to the claimed final memory root.
+    error BadOutputProof();
+    /// @notice The challenge window has closed.
+    error ChallengeWindowClosed(uint64 closedAt);
+    /// @notice The challenge window is still open, or a dispute is still open.
+    error NotFinalizable(bytes32 requestId);
+    /// @notice The output bytes do not match the accepted answer.
+    error WrongOutput();
+    /// @notice Only the dispute game may report results.
+    error NotGame(address caller);
+    /// @notice No open dispute has this id.
+    error UnknownDispute(uint256 gameId);
+    /// @notice The dispute's answer is still live: it cannot be cancelled.
+    error DisputeNotMoot(uint256 gameId);
+    /// @notice Only the requester may cancel, and only after `requestTimeout`.
+    error CannotCancel(bytes32 requestId);
+    /// @notice Nothing to withdraw.
+    error NothingToWithdraw();
+    /// @notice The transfer of a withdrawal failed.
+    error TransferFailed();
+
+    constructor(
+        ModelRegistry registry_,
+        IDisputeGame game_,
+        uint256 executorBond_,
+        uint256 challengerBond_,
+        uint64 challengeWindow_,
+        uint64 requestTimeout_
+    ) {
+        registry = registry_;
+        game = game_;
+        executorBond = executorBond_;
+        challengerBond = challengerBond_;
+        challengeWindow = challengeWindow_;
+        requestTimeout = requestTimeout_;
+    }
+
+    // ---------------------------------------------------------------- requests
+
+    /// @notice Asks model `modelId` for an inference on `body` (sampling params and token ids,
+    ///         docs/machine.md), paying `msg.value` as the fee. The machine's seed is derived
+    ///         from the request id and `userSeed`. Returns the request id.
+    function request(bytes32 modelId, bytes calldata body, bytes32 userSeed)
+        external
+        payable
+        returns (bytes32 requestId)
+    {
+        if (msg.value == 0 || msg.value > type(uint96).max) revert BadFee(msg.value);
+        if (!registry.isRegistered(modelId)) revert UnknownModel(modelId);
+        ModelRegistry.Layout memory layout = registry.getModel(modelId).spec.layout;
+
+        requestId = keccak256(abi.encode(block.chainid, address(this), ++requestNonce));
+        bytes32 seed = MachineIO.deriveSeed(requestId, userSeed);
+        bytes memory input = MachineIO.encodeInput(seed, body);
+        uint256 capacity = uint256(1) << layout.inputLog2;
+        if (input.length > capacity) revert InputTooLarge(input.length, capacity);
+
+        requests[requestId] = Request({
+            requester: msg.sender,
+            fee: uint96(msg.value),
+            modelId: modelId,
+            inputRoot: MemoryMerkle.regionRoot(input, layout.inputLog2),
+            createdAt: uint64(block.timestamp),
+            status: RequestStatus.Open,
+            answerCount: 0
+        });
+        totalOwed += msg.value;
+        emit InferenceRequested(requestId, modelId, msg.sender, msg.value, seed, body);
+    }
+
+    /// @notice Lets the requester take the fee back when nobody answered within `requestTimeout`.
+    function cancel(bytes32 requestId) external {
+        Request storage req = _request(requestId);
+        if (
+            req.requester != msg.sender || req.status != RequestStatus.Open
+                || block.timestamp < req.createdAt + requestTimeout
+        ) revert CannotCancel(requestId);
+        req.status = RequestStatus.Cancelled;
+        _credit(msg.sender, req.fee);
+        emit RequestCancelled(requestId);
+    }
+
+    // ---------------------------------------------------------------- answers
+
+    /// @notice Proofs that bind a submission to the request and to its output.
+    struct SubmissionProofs {
+        /// Siblings of the input region inside the image root (bottom-up).
+        bytes32[] inputRegionSiblings;
+        /// Path of trace leaf 0 (the initial boundary state) in the trace tree.
+        bytes32[] firstLeafSiblings;
+        /// Path of trace leaf N (the final boundary state) in the trace tree.
+        bytes32[] lastLeafSiblings;
+        /// Siblings of the output region inside the final memory root (bottom-up).
+        bytes32[] outputRegionSiblings;
+    }
+
+    /// @notice What an executor claims about its run of a request.
+    struct AnswerClaim {
+        /// Root of the layer trace h_0..h_N (boundary hashes, zero-padded to a power of two).
+        bytes32 traceRoot;
+        /// N, the number of layer steps.
+        uint64 stepCount;
+        /// Memory root of the final state; h_N is its boundary hash.
+        bytes32 finalMemoryRoot;
+    }
+
+    /// @notice Answers an open request with a bond of `executorBond`. `output` is the used
+    ///         prefix of the output region (header, token ids, text); `proofs` bind the trace's
+    ///         first leaf to the request and the output to the trace's last leaf.
+    function submit(
+        bytes32 requestId,
+        AnswerClaim calldata claim,
+        bytes calldata output,
+        SubmissionProofs calldata proofs
+    ) external payable {
+        Request storage req = _request(requestId);
+        if (req.status != RequestStatus.Open) revert WrongRequestStatus(requestId, req.status);
+        if (msg.value != executorBond) revert WrongBond(msg.value, executorBond);
+        ModelRegistry.ModelSpec memory spec = registry.getModel(req.modelId).spec;
+        if (claim.stepCount == 0 || claim.stepCount > spec.limits.maxLayerSteps) {
+            revert BadStepCount(claim.stepCount, spec.limits.maxLayerSteps);
+        }
+        _checkInitialLeaf(req, spec, claim, proofs);
+        _checkFinalLeaf(spec, claim, output, proofs);
+
+        uint32 index = req.answerCount++;
+        answers[requestId][index] = Answer({
+            executor: msg.sender,
+            submittedAt: uint64(block.timestamp),
+            openDisputes: 0,
+            rejected: false,
+            traceRoot: claim.traceRoot,
+            stepCount: claim.stepCount,
+            finalMemoryRoot: claim.finalMemoryRoot,
+            outputHash: keccak256(output)
+        });
+        req.status = RequestStatus.Answered;
+        totalOwed += msg.value;
+        emit AnswerSubmitted(requestId, index, msg.sender, claim, output);
+    }
+
+    /// @dev Leaf N must be the boundary hash of the final memory, which must hold `output`.
+    function _checkFinalLeaf(
+        ModelRegistry.ModelSpec memory spec,
+        AnswerClaim calldata claim,
+        bytes calldata output,
+        SubmissionProofs calldata proofs
+    ) private pure {
+        bytes32 lastLeaf = MachineHashes.boundaryHash(
+            spec.initialGlobalsHash, claim.finalMemoryRoot
+        );
+        if (
+            proofs.lastLeafSiblings.length != _traceDepth(claim.stepCount)
+                || MemoryMerkle.rootFromLeaf(lastLeaf, claim.stepCount, proofs.lastLeafSiblings)
+                    != claim.traceRoot
+        ) revert BadTraceProof();
+        MachineIO.decodeOutput(output); // a complete, finished output
+        bytes32 outputRoot = MemoryMerkle.regionRoot(output, spec.layout.outputLog2);
+        if (
+            MemoryMerkle.rootFromRegion(
+                    outputRoot,
+                    spec.layout.outputOffset,
+                    spec.layout.outputLog2,
+                    spec.layout.memoryLog2,
+                    proofs.outputRegionSiblings
+                ) != claim.finalMemoryRoot
+        ) revert BadOutputProof();
+    }
+
+    /// @dev Leaf 0 of the trace must be the boundary hash of the image with this request's input.
+    function _checkInitialLeaf(
+        Request storage req,
+        ModelRegistry.ModelSpec memory spec,
+        AnswerClaim calldata claim,
+        SubmissionProofs calldata proofs
+    ) private view {
+        ModelRegistry.Layout memory layout = spec.layout;
+        bytes32 emptyInput = MemoryMerkle.zeroRoot(layout.inputLog2 - 5);
+        bytes32 image = MemoryMerkle.rootFromRegion(
+            emptyInput,
+            layout.inputOffset,
+            layout.inputLog2,
+            layout.memoryLog2,
+            proofs.inputRegionSiblings
+        );
+        if (image != spec.imageRoot) revert BadInputRegionProof();
+        bytes32 initialMemory = MemoryMerkle.rootFromRegion(
+            req.inputRoot,
+            layout.inputOffset,
+            layout.inputLog2,
+            layout.memoryLog2,
+            proofs.inputRegionSiblings
+        );
+        bytes32 firstLeaf = MachineHashes.boundaryHash(spec.initialGlobalsHash, initialMemory);
+        if (
+            proofs.firstLeafSiblings.length != _traceDepth(claim.stepCount)
+                || MemoryMerkle.rootFromLeaf(firstLeaf, 0, proofs.firstLeafSiblings)
+                    != claim.traceRoot
+        ) revert WrongInitialState(firstLeaf, claim.traceRoot);
+    }
+
+    // ---------------------------------------------------------------- disputes
+
+    /// @notice Challenges the current answer of `requestId` with a bond of `challengerBond`;
+    ///         opens a game in `game` between the executor and the caller. Any number of
+    ///         challengers may each open their own game.
+    function challenge(bytes32 requestId) external payable returns (uint256 gameId) {
+        Request storage req = _request(requestId);
+        if (req.status != RequestStatus.Answered) revert WrongRequestStatus(requestId, req.status);
+        if (msg.value != challengerBond) revert WrongBond(msg.value, challengerBond);
+        uint32 index = req.answerCount - 1;
+        Answer storage answer = answers[requestId][index];
+        uint64 closesAt = answer.submittedAt + challengeWindow;
+        if (block.timestamp >= closesAt) revert ChallengeWindowClosed(closesAt);
+        answer.openDisputes++;
+        totalOwed += msg.value;
+        gameId = game.createGame(answer.executor, msg.sender, _claimOf(req.modelId, answer));
+        disputes[gameId] =
+            Dispute({requestId: requestId, answerIndex: index, challenger: msg.sender, open: true});
+        emit AnswerChallenged(requestId, index, gameId, msg.sender);
+    }
+
+    /// @dev The facts a dispute game needs about an answer and its model.
+    function _claimOf(bytes32 modelId, Answer storage answer)
+        private
+        view
+        returns (DisputeClaim memory)
+    {
+        ModelRegistry.ModelSpec memory spec = registry.getModel(modelId).spec;
+        return DisputeClaim({
+            traceRoot: answer.traceRoot,
+            stepCount: answer.stepCount,
+            traceDepth: _traceDepth(answer.stepCount),
+            programRoot: spec.programRoot,
+            memoryLog2: spec.layout.memoryLog2,
+            initialGlobalsHash: spec.initialGlobalsHash,
+            maxStepInstructions: spec.limits.maxStepInstructions
+        });
+    }
+
+    /// @notice Called by the game when game `gameId` ends. The loser's bond goes to the winner,
+    ///         minus the burn. A lost answer is rejected and its request re-opened; the other
+    ///         games over it become moot (see `cancelMootDispute`).
+    function onGameResolved(uint256 gameId, bool executorWon) external {
+        if (msg.sender != address(game)) revert NotGame(msg.sender);
+        Dispute storage dispute = disputes[gameId];
+        if (!dispute.open) revert UnknownDispute(gameId);
+        dispute.open = false;
+        Answer storage answer = answers[dispute.requestId][dispute.answerIndex];
+        answer.openDisputes--;
+
+        if (answer.rejected) {
+            // Another challenger already proved the answer wrong: this game no longer matters.
+            _credit(dispute.challenger, challengerBond);
+            emit DisputeResolved(gameId, dispute.requestId, executorWon, true);
+            return;
+        }
+        if (executorWon) {
+            _forfeit(challengerBond, answer.executor);
+        } else {
+            _forfeit(executorBond, dispute.challenger);
+            _credit(dispute.challenger, challengerBond);
+            answer.rejected = true;
+            Request storage req = requests[dispute.requestId];
+            req.status = RequestStatus.Open;
+            req.createdAt = uint64(block.timestamp); // a fresh timeout for the next executor
+            emit AnswerRejected(dispute.requestId, dispute.answerIndex);
+        }
+        emit DisputeResolved(gameId, dispute.requestId, executorWon, false);
+    }
+
+    /// @notice Ends a game whose answer was already rejected by another game, returning the
+    ///         challenger's bond. Anyone may call it.
+    function cancelMootDispute(uint256 gameId) external {
+        Dispute storage dispute = disputes[gameId];
+        if (!dispute.open) revert UnknownDispute(gameId);
+        Answer storage answer = answers[dispute.requestId][dispute.answerIndex];
+        if (!answer.rejected) revert DisputeNotMoot(gameId);
+        dispute.open = false;
+        answer.openDisputes--;
+        _credit(dispute.challenger, challengerBond);
+        emit DisputeResolved(gameId, dispute.requestId, false, true);
+        game.cancelGame(gameId);
+    }
+
+    // ---------------------------------------------------------------- finality
+
+    /// @notice Makes the current answer of `requestId` final once its window has closed with no
+    ///         open dispute: pays the executor its fee and bond and delivers `output`'s text to
+    ///         the requester if it is a contract (with `CALLBACK_GAS`; a failing callback does
+    ///         not block finality). Anyone may call it with the output from `AnswerSubmitted`.
+    function finalize(bytes32 requestId, bytes calldata output) external nonReentrant {
+        Request storage req = _request(requestId);
+        if (req.status != RequestStatus.Answered) revert WrongRequestStatus(requestId, req.status);
+        uint32 index = req.answerCount - 1;
+        Answer storage answer = answers[requestId][index];
+        if (answer.openDisputes != 0 || block.timestamp < answer.submittedAt + challengeWindow) {
+            revert NotFinalizable(requestId);
+        }
+        if (keccak256(output) != answer.outputHash) revert WrongOutput();
+        (, uint256 textStart, uint256 textLength) = MachineIO.decodeOutput(output);
+
+        req.status = RequestStatus.Finalized;
+        _credit(answer.executor, uint256(req.fee) + executorBond);
+
+        bool delivered;
+        address consumer = req.requester;
+        if (consumer.code.length != 0) {
+            try IInferenceConsumer(consumer).onInferenceResult{gas: CALLBACK_GAS}(
+                requestId, output[textStart:textStart + textLength]
+            ) {
+                delivered = true;
+            } catch {}
+        }
+        emit RequestFinalized(requestId, index, delivered);
+    }
+
+    /// @notice Withdraws the caller's credits.
+    function withdraw() external nonReentrant {
+        uint256 amount = credits[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        credits[msg.sender] = 0;
+        totalOwed -= amount;
+        emit Withdrawn(msg.sender, amount);
+        (bool ok,) = msg.sender.call{value: amount}("");
+        if (!ok) revert TransferFailed();
+    }
+
+    // ---------------------------------------------------------------- views and helpers
+
+    /// @notice Answer `index` of request `requestId`.
+    function getAnswer(bytes32 requestId, uint32 index) external view returns (Answer memory) {
+        return answers[requestId][index];
+    }
+
+    /// @notice The current (latest) answer of a request.
+    function currentAnswer(bytes32 requestId) external view returns (Answer memory) {
+        Request storage req = _request(requestId);
+        if (req.answerCount == 0) revert WrongRequestStatus(requestId, req.status);
+        return answers[requestId][req.answerCount - 1];
+    }
+
+    /// @notice Depth of the trace tree over N + 1 leaves (at least 1).
+    function traceDepth(uint64 stepCount) external pure returns (uint8) {
+        return _traceDepth(stepCount);
+    }
+
+    function _traceDepth(uint64 stepCount) private pure returns (uint8 depth) {
+        depth = 1;
+        while ((uint256(1) << depth) < uint256(stepCount) + 1) depth++;
+    }
+
+    function _request(bytes32 requestId) private view returns (Request storage req) {
+        req = requests[requestId];
+        if (req.status == RequestStatus.None) revert UnknownRequest(requestId);
+    }
+
+    /// @dev Moves `amount` of already-owed value into `account`'s credits.
+    function _credit(address account, uint256 amount) private {
+        credits[account] += amount;
+    }
+
+    /// @dev A forfeited bond: the winner gets it minus the burn; the burn leaves `totalOwed`.
+    function _forfeit(uint256 bond, address winner) private {
+        uint256 burn = bond * BURN_BPS / 10_000;
+        totalBurned += burn;
+        totalOwed -= burn;
+        _credit(winner, bond - burn);
+    }
+}
