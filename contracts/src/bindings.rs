@@ -10,3 +10,24 @@ sol!(
     ModelRegistry,
     "../solidity/out/ModelRegistry.sol/ModelRegistry.json"
 );
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    InferenceOracle,
+    "../solidity/out/InferenceOracle.sol/InferenceOracle.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    DisputeGame,
+    "../solidity/out/DisputeGame.sol/DisputeGame.json"
+);
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    AnswerStore,
+    "../solidity/out/AnswerStore.sol/AnswerStore.json"
+);

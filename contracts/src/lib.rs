@@ -6,5 +6,5 @@
 pub mod bindings;
 pub mod deploy;
 
-pub use bindings::ModelRegistry;
+pub use bindings::{AnswerStore, DisputeGame, InferenceOracle, ModelRegistry};
 pub use deploy::{Deployment, deploy_all};
