@@ -1,2 +1,17 @@
 //! The executor of veritrace: runs requested inferences, commits to their layer traces and
 //! answers disputes. Built on [`veritrace_vm`].
+
+pub mod dissection;
+pub mod trace;
+
+/// A 32-byte keccak256 hash.
+pub type Hash = [u8; 32];
+
+/// keccak256 of `left ‖ right`: the node hash of every binary Merkle tree in veritrace.
+pub fn hash_pair(left: &Hash, right: &Hash) -> Hash {
+    use sha3::{Digest, Keccak256};
+    let mut hasher = Keccak256::new();
+    hasher.update(left);
+    hasher.update(right);
+    hasher.finalize().into()
+}

@@ -1,0 +1,51 @@
+//! The Rust mirror of the dispute game's arithmetic (`veritrace_prover::{trace, dissection}`)
+//! against the deployed contracts on anvil: constants, trace depths and dissection points.
+
+use alloy::primitives::{Address, U256};
+use veritrace_contracts::{DisputeGame, InferenceOracle};
+use veritrace_e2e::LocalChain;
+use veritrace_prover::{dissection, trace};
+
+#[tokio::test]
+async fn rust_mirror_matches_the_contracts() {
+    let chain = LocalChain::start().expect("anvil starts");
+    let provider = chain.provider();
+    // Pure functions only: the constructor arguments are never used by them.
+    let game = DisputeGame::deploy(provider, Address::repeat_byte(1), Address::repeat_byte(2), 3600)
+        .await
+        .unwrap();
+    let oracle = InferenceOracle::deploy(
+        provider,
+        Address::repeat_byte(3),
+        *game.address(),
+        U256::from(1),
+        U256::from(1),
+        3600,
+        3600,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(game.L1_FANOUT_LOG2().call().await.unwrap(), dissection::L1_FANOUT_LOG2);
+    assert_eq!(game.L2_FANOUT().call().await.unwrap(), dissection::L2_FANOUT);
+
+    for steps in [1u64, 2, 3, 4, 31, 32, 33, 1000, 8191, 8192, 1 << 20] {
+        assert_eq!(
+            oracle.traceDepth(steps).call().await.unwrap(),
+            trace::trace_depth(steps),
+            "trace depth of {steps} steps"
+        );
+    }
+
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..40 {
+        // xorshift: varied widths from 1 to 2^40
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let lo = x % (1 << 40);
+        let hi = lo + 1 + (x >> 24) % (1u64 << (x % 41));
+        let on_chain = game.dissectionPoints(lo, hi).call().await.unwrap();
+        assert_eq!(on_chain, dissection::dissection_points(lo, hi), "points of [{lo}, {hi}]");
+    }
+}
