@@ -34,7 +34,9 @@ pub fn demo_model(gguf: &Path) -> Result<DemoModel> {
     let spec = ModelRegistry::ModelSpec {
         programRoot: keccak256(b"veritrace/program: placeholder until the canonical wasm program"),
         imageRoot: file_hash,
-        initialGlobalsHash: keccak256(b"veritrace/globals: placeholder until the canonical wasm program"),
+        initialGlobalsHash: keccak256(
+            b"veritrace/globals: placeholder until the canonical wasm program",
+        ),
         tokenizerHash: keccak256(b"veritrace/tokenizer: placeholder until the image carries it"),
         layout: ModelRegistry::Layout {
             memoryLog2: 28,

@@ -11,9 +11,14 @@ async fn rust_mirror_matches_the_contracts() {
     let chain = LocalChain::start().expect("anvil starts");
     let provider = chain.provider();
     // Pure functions only: the constructor arguments are never used by them.
-    let game = DisputeGame::deploy(provider, Address::repeat_byte(1), Address::repeat_byte(2), 3600)
-        .await
-        .unwrap();
+    let game = DisputeGame::deploy(
+        provider,
+        Address::repeat_byte(1),
+        Address::repeat_byte(2),
+        3600,
+    )
+    .await
+    .unwrap();
     let oracle = InferenceOracle::deploy(
         provider,
         Address::repeat_byte(3),
@@ -26,8 +31,14 @@ async fn rust_mirror_matches_the_contracts() {
     .await
     .unwrap();
 
-    assert_eq!(game.L1_FANOUT_LOG2().call().await.unwrap(), dissection::L1_FANOUT_LOG2);
-    assert_eq!(game.L2_FANOUT().call().await.unwrap(), dissection::L2_FANOUT);
+    assert_eq!(
+        game.L1_FANOUT_LOG2().call().await.unwrap(),
+        dissection::L1_FANOUT_LOG2
+    );
+    assert_eq!(
+        game.L2_FANOUT().call().await.unwrap(),
+        dissection::L2_FANOUT
+    );
 
     for steps in [1u64, 2, 3, 4, 31, 32, 33, 1000, 8191, 8192, 1 << 20] {
         assert_eq!(
@@ -46,6 +57,10 @@ async fn rust_mirror_matches_the_contracts() {
         let lo = x % (1 << 40);
         let hi = lo + 1 + (x >> 24) % (1u64 << (x % 41));
         let on_chain = game.dissectionPoints(lo, hi).call().await.unwrap();
-        assert_eq!(on_chain, dissection::dissection_points(lo, hi), "points of [{lo}, {hi}]");
+        assert_eq!(
+            on_chain,
+            dissection::dissection_points(lo, hi),
+            "points of [{lo}, {hi}]"
+        );
     }
 }
