@@ -14,7 +14,7 @@ CARGO ?= cargo
 PROFILE := --release
 NPM_STAMP := node_modules/.veritrace-installed
 
-.PHONY: help setup model build lint fmt test test-forge test-cargo demo clean
+.PHONY: help setup model build lint fmt test test-forge test-cargo demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ test: lint test-forge test-cargo ## every test: lint, forge, cargo (with e2e on 
 
 demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-cli -- demo
+
+bench: setup model ## benchmarks: protocol gas of a 256-token dispute on anvil (more as they land)
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
 
 clean: ## remove build outputs (keeps node_modules and models)
 	$(CARGO) clean

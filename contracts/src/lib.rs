@@ -7,4 +7,4 @@ pub mod bindings;
 pub mod deploy;
 
 pub use bindings::{AnswerStore, DisputeGame, InferenceOracle, ModelRegistry};
-pub use deploy::{Deployment, deploy_all};
+pub use deploy::{DeployError, Deployment, ProtocolParams, deploy_all};

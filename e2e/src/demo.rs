@@ -4,13 +4,14 @@
 
 use std::{io::Read, path::Path, time::Instant};
 
+use alloy::primitives::Address;
 use alloy::{
     primitives::{B256, keccak256},
     providers::Provider,
 };
 use anyhow::{Context, Result, bail};
 use sha2::Digest;
-use veritrace_contracts::{ModelRegistry, deploy_all};
+use veritrace_contracts::{ModelRegistry, ProtocolParams, deploy_all};
 
 use crate::{LocalChain, paths};
 
@@ -91,10 +92,18 @@ pub async fn run() -> Result<()> {
     println!("      deployer {}", chain.account(0));
 
     println!("\n[2/4] deploying the contracts");
-    let deployment = deploy_all(provider)
-        .await
-        .context("deploying the contracts")?;
-    println!("      ModelRegistry at {}", deployment.registry);
+    // The one-step prover lands with issue 4; until then the game points at no prover.
+    let deployment = deploy_all(
+        provider,
+        chain.account(0),
+        Address::ZERO,
+        ProtocolParams::default(),
+    )
+    .await
+    .context("deploying the contracts")?;
+    println!("      ModelRegistry   at {}", deployment.registry);
+    println!("      DisputeGame     at {}", deployment.game);
+    println!("      InferenceOracle at {}", deployment.oracle);
 
     println!("\n[3/4] registering the model {}", gguf.display());
     let model = demo_model(&gguf)?;

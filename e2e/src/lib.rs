@@ -4,5 +4,6 @@
 pub mod chain;
 pub mod demo;
 pub mod paths;
+pub mod protocol_gas;
 
 pub use chain::{ChainError, LocalChain};

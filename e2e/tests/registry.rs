@@ -3,8 +3,9 @@
 
 use std::{net::TcpStream, time::Duration};
 
+use alloy::primitives::Address;
 use alloy::primitives::keccak256;
-use veritrace_contracts::{ModelRegistry, deploy_all};
+use veritrace_contracts::{ModelRegistry, ProtocolParams, deploy_all};
 use veritrace_e2e::LocalChain;
 
 fn spec(name: &str) -> ModelRegistry::ModelSpec {
@@ -32,7 +33,14 @@ fn spec(name: &str) -> ModelRegistry::ModelSpec {
 #[tokio::test]
 async fn deploy_register_read_back_and_refuse_duplicates() {
     let chain = LocalChain::start().expect("anvil starts");
-    let deployment = deploy_all(chain.provider()).await.expect("deploys");
+    let deployment = deploy_all(
+        chain.provider(),
+        chain.account(0),
+        Address::ZERO,
+        ProtocolParams::default(),
+    )
+    .await
+    .expect("deploys");
     let registry = ModelRegistry::new(deployment.registry, chain.provider());
 
     let entry = spec("tiny test model");

@@ -1,6 +1,7 @@
 //! The executor of veritrace: runs requested inferences, commits to their layer traces and
 //! answers disputes. Built on [`veritrace_vm`].
 
+pub mod commitments;
 pub mod dissection;
 pub mod trace;
 

@@ -59,6 +59,8 @@ contract InferenceOracle is ReentrancyGuard {
         address requester;
         uint96 fee;
         bytes32 modelId;
+        /// Gas the consumer callback gets; `finalize` must provide it.
+        uint32 callbackGasLimit;
         /// Root of the input region (seed ‖ body) as the machine sees it.
         bytes32 inputRoot;
         uint64 createdAt;
@@ -101,8 +103,10 @@ contract InferenceOracle is ReentrancyGuard {
     uint64 public immutable requestTimeout;
     /// @notice Share of a forfeited bond that is burned, in basis points.
     uint16 public constant BURN_BPS = 2000;
-    /// @notice Gas given to a consumer's callback; a callback that needs more simply fails.
-    uint256 public constant CALLBACK_GAS = 500_000;
+    /// @notice Largest callback gas a request may ask for.
+    uint32 public constant MAX_CALLBACK_GAS = 5_000_000;
+    /// @notice Gas `finalize` keeps for itself after the callback (events, bookkeeping).
+    uint256 public constant FINALIZE_RESERVE_GAS = 30_000;
 
     /// @notice Requests by id.
     mapping(bytes32 => Request) public requests;
@@ -162,6 +166,10 @@ contract InferenceOracle is ReentrancyGuard {
     error InputTooLarge(uint256 length, uint256 capacity);
     /// @notice The fee is zero or does not fit 96 bits.
     error BadFee(uint256 fee);
+    /// @notice The requested callback gas is above `MAX_CALLBACK_GAS`.
+    error CallbackGasTooHigh(uint32 requested, uint32 max);
+    /// @notice `finalize` was called with too little gas to give the callback what it asked for.
+    error InsufficientGasForCallback(uint256 available, uint256 required);
     /// @notice No request has this id.
     error UnknownRequest(bytes32 requestId);
     /// @notice The request is not in the state the call needs.
@@ -217,13 +225,21 @@ contract InferenceOracle is ReentrancyGuard {
 
     /// @notice Asks model `modelId` for an inference on `body` (sampling params and token ids,
     ///         docs/machine.md), paying `msg.value` as the fee. The machine's seed is derived
-    ///         from the request id and `userSeed`. Returns the request id.
-    function request(bytes32 modelId, bytes calldata body, bytes32 userSeed)
-        external
-        payable
-        returns (bytes32 requestId)
-    {
-        if (msg.value == 0 || msg.value > type(uint96).max) revert BadFee(msg.value);
+    ///         from the request id and `userSeed`. A contract requester is called back with
+    ///         `callbackGasLimit` gas (the fee should cover it: whoever finalizes pays it).
+    ///         Returns the request id.
+    function request(
+        bytes32 modelId,
+        bytes calldata body,
+        bytes32 userSeed,
+        uint32 callbackGasLimit
+    ) external payable returns (bytes32 requestId) {
+        if (msg.value == 0 || msg.value > type(uint96).max) {
+            revert BadFee(msg.value);
+        }
+        if (callbackGasLimit > MAX_CALLBACK_GAS) {
+            revert CallbackGasTooHigh(callbackGasLimit, MAX_CALLBACK_GAS);
+        }
         if (!registry.isRegistered(modelId)) revert UnknownModel(modelId);
         ModelRegistry.Layout memory layout = registry.getModel(modelId).spec.layout;
 
@@ -237,6 +253,7 @@ contract InferenceOracle is ReentrancyGuard {
             requester: msg.sender,
             fee: uint96(msg.value),
             modelId: modelId,
+            callbackGasLimit: callbackGasLimit,
             inputRoot: MemoryMerkle.regionRoot(input, layout.inputLog2),
             createdAt: uint64(block.timestamp),
             status: RequestStatus.Open,
@@ -465,7 +482,9 @@ contract InferenceOracle is ReentrancyGuard {
 
     /// @notice Makes the current answer of `requestId` final once its window has closed with no
     ///         open dispute: pays the executor its fee and bond and delivers `output`'s text to
-    ///         the requester if it is a contract (with `CALLBACK_GAS`; a failing callback does
+    ///         the requester if it is a contract (with the request's `callbackGasLimit`, which
+    ///         the caller must provide in full, so that nobody can make the callback fail by
+    ///         finalizing with too little gas; a callback that fails anyway does
     ///         not block finality). Anyone may call it with the output from `AnswerSubmitted`.
     function finalize(bytes32 requestId, bytes calldata output) external nonReentrant {
         Request storage req = _request(requestId);
@@ -484,7 +503,12 @@ contract InferenceOracle is ReentrancyGuard {
         bool delivered;
         address consumer = req.requester;
         if (consumer.code.length != 0) {
-            try IInferenceConsumer(consumer).onInferenceResult{gas: CALLBACK_GAS}(
+            uint256 limit = req.callbackGasLimit;
+            // EIP-150 forwards at most 63/64 of the remaining gas: demand enough that the
+            // callee really gets `limit`.
+            uint256 required = limit + limit / 63 + FINALIZE_RESERVE_GAS;
+            if (gasleft() < required) revert InsufficientGasForCallback(gasleft(), required);
+            try IInferenceConsumer(consumer).onInferenceResult{gas: limit}(
                 requestId, output[textStart:textStart + textLength]
             ) {
                 delivered = true;
@@ -505,6 +529,11 @@ contract InferenceOracle is ReentrancyGuard {
     }
 
     // ---------------------------------------------------------------- views and helpers
+
+    /// @notice Request `requestId` (all zero when unknown).
+    function getRequest(bytes32 requestId) external view returns (Request memory) {
+        return requests[requestId];
+    }
 
     /// @notice Answer `index` of request `requestId`.
     function getAnswer(bytes32 requestId, uint32 index) external view returns (Answer memory) {

@@ -28,13 +28,17 @@ contract AnswerStore is IInferenceConsumer {
         oracle = oracle_;
     }
 
+    /// @notice Gas the oracle gives `onInferenceResult`: storing an answer costs about 22k gas
+    ///         per 32 bytes, so this covers answers of up to ~4 KB.
+    uint32 public constant CALLBACK_GAS = 3_000_000;
+
     /// @notice Asks model `modelId` (request body per docs/machine.md), paying `msg.value` as fee.
     function ask(bytes32 modelId, bytes calldata body, bytes32 userSeed)
         external
         payable
         returns (bytes32 requestId)
     {
-        requestId = oracle.request{value: msg.value}(modelId, body, userSeed);
+        requestId = oracle.request{value: msg.value}(modelId, body, userSeed, CALLBACK_GAS);
         asked.push(requestId);
         emit Asked(requestId);
     }

@@ -25,7 +25,7 @@ contract DisputeTest is ProtocolBase {
         uint256 burn = EXECUTOR_BOND * oracle.BURN_BPS() / 10_000;
         assertEq(oracle.credits(winner), EXECUTOR_BOND - burn + CHALLENGER_BOND, "winner paid");
         assertEq(oracle.credits(executor), 0, "liar paid nothing");
-        (,,,,, InferenceOracle.RequestStatus status,) = oracle.requests(requestId);
+        InferenceOracle.RequestStatus status = oracle.getRequest(requestId).status;
         assertEq(uint8(status), uint8(InferenceOracle.RequestStatus.Open), "request re-opened");
         assertTrue(game.getGame(gameId).phase == DisputeGame.Phase.Resolved);
         _assertSolvent();
@@ -313,5 +313,55 @@ contract DisputeTest is ProtocolBase {
             console.log("  pickInterval %d", gasIntervalPick[i]);
         }
         console.log("  proveStep    %d (toy prover)", gasProve);
+    }
+}
+
+/// @notice The consumer callback cannot be starved by whoever finalizes, and a consumer that
+///         reverts or burns its gas cannot block finality.
+contract CallbackTest is ProtocolBase {
+    function test_FinalizeWithTooLittleGasForTheCallbackReverts() public {
+        bytes32 requestId = _requestFromStore(hex"01");
+        _makeHonestRun(requestId, 3, "Paris");
+        _submit(executor, requestId, HONEST);
+        vm.warp(block.timestamp + WINDOW);
+        // Enough gas for finalize itself but not for the 3M the store asked for.
+        (bool ok, bytes memory err) = address(oracle).call{gas: 1_000_000}(
+            abi.encodeCall(InferenceOracle.finalize, (requestId, runs[HONEST].output))
+        );
+        assertFalse(ok);
+        assertEq(bytes4(err), InferenceOracle.InsufficientGasForCallback.selector);
+        assertFalse(store.answered(requestId));
+        oracle.finalize(requestId, runs[HONEST].output);
+        assertTrue(store.answered(requestId));
+    }
+
+    function test_RevertingConsumerDoesNotBlockFinality() public {
+        RevertingConsumer consumer = new RevertingConsumer();
+        vm.deal(address(consumer), 1 ether);
+        vm.prank(address(consumer));
+        bytes32 requestId = oracle.request{value: FEE}(modelId, hex"02", bytes32(0), 100_000);
+        _makeHonestRun(requestId, 3, "Paris");
+        _submit(executor, requestId, HONEST);
+        vm.warp(block.timestamp + WINDOW);
+        vm.expectEmit(true, false, false, true, address(oracle));
+        emit InferenceOracle.RequestFinalized(requestId, 0, false);
+        oracle.finalize(requestId, runs[HONEST].output);
+        assertEq(oracle.credits(executor), FEE + EXECUTOR_BOND);
+    }
+
+    function test_CallbackGasIsBounded() public {
+        vm.prank(user);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.CallbackGasTooHigh.selector, 5_000_001, oracle.MAX_CALLBACK_GAS()
+            )
+        );
+        oracle.request{value: FEE}(modelId, hex"03", bytes32(0), 5_000_001);
+    }
+}
+
+contract RevertingConsumer {
+    function onInferenceResult(bytes32, bytes calldata) external pure {
+        revert("no thanks");
     }
 }

@@ -43,7 +43,7 @@ contract OracleHandler is ProtocolBase {
             id = store.ask{value: fee}(modelId, abi.encode(requestIds.length), bytes32(fee));
         } else {
             vm.prank(user);
-            id = oracle.request{value: fee}(modelId, abi.encode(requestIds.length), bytes32(fee));
+            id = oracle.request{value: fee}(modelId, abi.encode(requestIds.length), bytes32(fee), 0);
         }
         deposited += fee;
         requestIds.push(id);
@@ -53,7 +53,7 @@ contract OracleHandler is ProtocolBase {
     function submit(uint256 r, bool second) external {
         if (requestIds.length == 0) return;
         r = bound(r, 0, requestIds.length - 1);
-        (,,,,, InferenceOracle.RequestStatus status,) = oracle.requests(requestIds[r]);
+        InferenceOracle.RequestStatus status = oracle.getRequest(requestIds[r]).status;
         if (status != InferenceOracle.RequestStatus.Open) return;
         _submit(second ? executor2 : executor, requestIds[r], 1000 + r);
         deposited += EXECUTOR_BOND;
@@ -63,7 +63,7 @@ contract OracleHandler is ProtocolBase {
     function challengeAnswer(uint256 r, bool second) external {
         if (requestIds.length == 0) return;
         r = bound(r, 0, requestIds.length - 1);
-        (,,,,, InferenceOracle.RequestStatus status,) = oracle.requests(requestIds[r]);
+        InferenceOracle.RequestStatus status = oracle.getRequest(requestIds[r]).status;
         if (status != InferenceOracle.RequestStatus.Answered) return;
         InferenceOracle.Answer memory a = oracle.currentAnswer(requestIds[r]);
         if (block.timestamp >= a.submittedAt + WINDOW) return;
@@ -101,7 +101,7 @@ contract OracleHandler is ProtocolBase {
     function finalize(uint256 r) external {
         if (requestIds.length == 0) return;
         r = bound(r, 0, requestIds.length - 1);
-        (,,,,, InferenceOracle.RequestStatus status,) = oracle.requests(requestIds[r]);
+        InferenceOracle.RequestStatus status = oracle.getRequest(requestIds[r]).status;
         if (status != InferenceOracle.RequestStatus.Answered) return;
         InferenceOracle.Answer memory a = oracle.currentAnswer(requestIds[r]);
         if (block.timestamp < a.submittedAt + WINDOW) vm.warp(a.submittedAt + WINDOW);
@@ -116,8 +116,9 @@ contract OracleHandler is ProtocolBase {
     function cancelRequest(uint256 r) external {
         if (requestIds.length == 0) return;
         r = bound(r, 0, requestIds.length - 1);
-        (address requester,,,, uint64 createdAt, InferenceOracle.RequestStatus status,) =
-            oracle.requests(requestIds[r]);
+        InferenceOracle.Request memory req = oracle.getRequest(requestIds[r]);
+        (address requester, uint64 createdAt, InferenceOracle.RequestStatus status) =
+            (req.requester, req.createdAt, req.status);
         if (status != InferenceOracle.RequestStatus.Open || requester != user) return;
         vm.warp(createdAt + REQUEST_TIMEOUT);
         vm.prank(user);

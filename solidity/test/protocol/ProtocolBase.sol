@@ -105,7 +105,7 @@ abstract contract ProtocolBase is Test {
     }
 
     function _inputRoot(bytes32 requestId) internal view returns (bytes32 inputRoot) {
-        (,,, inputRoot,,,) = oracle.requests(requestId);
+        inputRoot = oracle.getRequest(requestId).inputRoot;
     }
 
     function _boundary(bytes32 memoryRoot) internal pure returns (bytes32) {

@@ -1,0 +1,600 @@
+//! Gas of every protocol transaction in a dispute of realistic size, measured on anvil.
+//!
+//! The scenario is synthetic on purpose: a lying executor and an honest challenger play the
+//! real contracts with made-up machine hashes (the game never looks inside a hash before the
+//! one-step proof), so the transaction costs are those of a real dispute of the given size.
+//! The game stops at the one-step-proof phase; the proof's own gas comes from the one-step
+//! prover's table (issue 4).
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    providers::{DynProvider, Provider},
+    rpc::types::TransactionReceipt,
+};
+use anyhow::{Context, Result, bail, ensure};
+use veritrace_contracts::{
+    AnswerStore, DisputeGame, InferenceOracle, ModelRegistry, ProtocolParams, deploy_all,
+};
+use veritrace_prover::{
+    Hash,
+    commitments::{boundary_hash, region_root, root_from_region, zero_root},
+    dissection::{dissection_points, pick_interval, pick_trace_child, reveal_levels},
+    trace::LayerTrace,
+};
+
+use crate::LocalChain;
+
+/// The size of the disputed request.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Layer steps N of the request.
+    pub steps: u64,
+    /// Instructions in the disputed layer step.
+    pub instructions: u64,
+    /// Prompt tokens in the request body.
+    pub prompt_tokens: usize,
+    /// Generated tokens in the answer.
+    pub output_tokens: usize,
+    /// First layer-trace leaf the liar forges.
+    pub forged_leaf: u64,
+    /// First instruction of that step whose state the liar forges.
+    pub forged_instruction: u64,
+}
+
+impl Scenario {
+    /// A 256-token SmolLM2 request: 30 layers plus embedding, head and sampling phases per
+    /// token (~8,500 steps), disputed inside a prefill step of ~2^31 wasm instructions.
+    pub fn smollm2_256_tokens() -> Self {
+        Self {
+            steps: 256 * 33,
+            instructions: 1 << 31,
+            prompt_tokens: 32,
+            output_tokens: 256,
+            forged_leaf: 5_000,
+            forged_instruction: 1_234_567_890,
+        }
+    }
+}
+
+/// One measured transaction.
+#[derive(Debug, Clone)]
+pub struct GasRow {
+    /// Who sent it.
+    pub party: &'static str,
+    /// What it was.
+    pub action: String,
+    /// Gas used.
+    pub gas: u64,
+}
+
+/// The measured transactions of one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct GasReport {
+    /// Every transaction, in order.
+    pub rows: Vec<GasRow>,
+    /// The game's own count of executor moves.
+    pub executor_moves: u16,
+    /// The game's own count of challenger moves.
+    pub challenger_moves: u16,
+    /// Instruction the game narrowed the dispute down to.
+    pub disputed_instruction: u64,
+    /// Layer step the game narrowed the dispute down to.
+    pub disputed_step: u64,
+}
+
+impl GasReport {
+    /// Total gas of the rows whose action starts with one of `prefixes`.
+    pub fn total(&self, prefixes: &[&str]) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| prefixes.iter().any(|p| r.action.starts_with(p)))
+            .map(|r| r.gas)
+            .sum()
+    }
+}
+
+const INPUT_OFFSET: u64 = 1 << 24;
+const OUTPUT_OFFSET: u64 = (1 << 24) + (1 << 16);
+const REGION_LOG2: u8 = 16;
+const MEMORY_LOG2: u8 = 28;
+
+fn synthetic(label: &str, a: u64, b: u64) -> Hash {
+    keccak256([label.as_bytes(), &a.to_be_bytes(), &b.to_be_bytes()].concat()).0
+}
+
+fn siblings(label: &str) -> Vec<Hash> {
+    (0..(MEMORY_LOG2 - REGION_LOG2) as u64)
+        .map(|i| synthetic(label, i, 0))
+        .collect()
+}
+
+fn output_bytes(tokens: usize) -> Vec<u8> {
+    let text: Vec<u8> = b"The capital of France is Paris. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(tokens * 4)
+        .collect();
+    let mut out = Vec::new();
+    out.extend(1u32.to_le_bytes());
+    out.extend((tokens as u32).to_le_bytes());
+    out.extend((text.len() as u32).to_le_bytes());
+    out.extend(0u32.to_le_bytes());
+    for t in 0..tokens as u32 {
+        out.extend((t * 7 + 3).to_le_bytes());
+    }
+    out.extend(text);
+    out
+}
+
+async fn mined(
+    call: impl std::future::Future<
+        Output = Result<
+            alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+            alloy::contract::Error,
+        >,
+    >,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    let receipt = call
+        .await
+        .with_context(|| format!("sending {what}"))?
+        .get_receipt()
+        .await?;
+    ensure!(
+        receipt.status(),
+        "{what} reverted (tx {})",
+        receipt.transaction_hash
+    );
+    Ok(receipt)
+}
+
+/// One party's view of the disputed run: its trace and its machine hashes inside steps.
+struct View {
+    trace: LayerTrace,
+    forged_leaf: Option<u64>,
+    forged_instruction: u64,
+    instructions: u64,
+}
+
+impl View {
+    fn state(&self, step: u64, t: u64) -> Hash {
+        if t == 0 {
+            return self.trace.leaf(step - 1).expect("in range");
+        }
+        if t == self.instructions {
+            return self.trace.leaf(step).expect("in range");
+        }
+        match self.forged_leaf {
+            Some(f) if f == step && t >= self.forged_instruction => {
+                synthetic("forged state", step, t)
+            }
+            _ => synthetic("honest state", step, t),
+        }
+    }
+}
+
+struct Parties {
+    executor: DynProvider,
+    challenger: DynProvider,
+    user: DynProvider,
+}
+
+/// Deploys everything, asks, answers with a forged trace, challenges and plays the game down
+/// to the one-step proof; then measures `finalize` on an undisputed answer.
+pub async fn run(scenario: Scenario) -> Result<GasReport> {
+    let chain = LocalChain::start()?;
+    let parties = Parties {
+        executor: chain.signer_provider(1),
+        challenger: chain.signer_provider(2),
+        user: chain.signer_provider(3),
+    };
+    let params = ProtocolParams::default();
+    let deployment = deploy_all(chain.provider(), chain.account(0), Address::ZERO, params).await?;
+    let mut report = GasReport::default();
+
+    let registry = ModelRegistry::new(deployment.registry, chain.provider());
+    let globals: Hash = synthetic("initial globals", 0, 0);
+    let in_siblings = siblings("image");
+    let image_root = root_from_region(
+        &zero_root((REGION_LOG2 - 5) as u32),
+        INPUT_OFFSET,
+        REGION_LOG2,
+        &in_siblings,
+    );
+    let spec = ModelRegistry::ModelSpec {
+        programRoot: B256::from(synthetic("program", 0, 0)),
+        imageRoot: B256::from(image_root),
+        initialGlobalsHash: B256::from(globals),
+        tokenizerHash: B256::from(synthetic("tokenizer", 0, 0)),
+        layout: ModelRegistry::Layout {
+            memoryLog2: MEMORY_LOG2,
+            inputOffset: INPUT_OFFSET,
+            inputLog2: REGION_LOG2,
+            outputOffset: OUTPUT_OFFSET,
+            outputLog2: REGION_LOG2,
+        },
+        limits: ModelRegistry::Limits {
+            maxContextTokens: 2048,
+            maxLayerSteps: 1 << 20,
+            maxStepInstructions: 1 << 40,
+        },
+        name: "synthetic SmolLM2-sized model".into(),
+    };
+    let receipt = mined(registry.register(spec).send(), "register").await?;
+    report.rows.push(GasRow {
+        party: "registrant",
+        action: "register model".into(),
+        gas: receipt.gas_used,
+    });
+    let model_id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<ModelRegistry::ModelRegistered>().ok())
+        .context("no ModelRegistered")?
+        .inner
+        .data
+        .id;
+
+    let store = AnswerStore::deploy(&parties.user, deployment.oracle).await?;
+    let oracle_exec = InferenceOracle::new(deployment.oracle, &parties.executor);
+    let fee = U256::from(10u64).pow(U256::from(16));
+    let out_siblings = siblings("final memory");
+    let output = output_bytes(scenario.output_tokens);
+    let final_memory = root_from_region(
+        &region_root(&output, REGION_LOG2)?,
+        OUTPUT_OFFSET,
+        REGION_LOG2,
+        &out_siblings,
+    );
+
+    let ask = |seed: u64| {
+        let body: Vec<u8> = (0..scenario.prompt_tokens as u32 + 8)
+            .flat_map(|t| (t * 13 + seed as u32).to_le_bytes())
+            .collect();
+        (
+            Bytes::from(body),
+            B256::from(synthetic("user seed", seed, 0)),
+        )
+    };
+    let leaves_for =
+        |request_seed: B256, body: &Bytes, forged_from: Option<u64>| -> Result<Vec<Hash>> {
+            let input: Vec<u8> = [request_seed.as_slice(), body.as_ref()].concat();
+            let initial = root_from_region(
+                &region_root(&input, REGION_LOG2)?,
+                INPUT_OFFSET,
+                REGION_LOG2,
+                &in_siblings,
+            );
+            let mut leaves = vec![boundary_hash(&globals, &initial)];
+            for i in 1..scenario.steps {
+                let forged = forged_from.is_some_and(|f| i >= f);
+                leaves.push(synthetic(
+                    if forged { "forged leaf" } else { "honest leaf" },
+                    i,
+                    0,
+                ));
+            }
+            leaves.push(boundary_hash(&globals, &final_memory));
+            Ok(leaves)
+        };
+
+    // --- the disputed request
+    let (body, user_seed) = ask(1);
+    let receipt = mined(
+        store
+            .ask(model_id, body.clone(), user_seed)
+            .value(fee)
+            .send(),
+        "request",
+    )
+    .await?;
+    report.rows.push(GasRow {
+        party: "dApp",
+        action: format!("request ({} body bytes)", body.len()),
+        gas: receipt.gas_used,
+    });
+    let requested = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<InferenceOracle::InferenceRequested>().ok())
+        .context("no InferenceRequested")?
+        .inner
+        .data;
+    let liar = View {
+        trace: LayerTrace::new(leaves_for(
+            requested.seed,
+            &body,
+            Some(scenario.forged_leaf),
+        )?)?,
+        forged_leaf: Some(scenario.forged_leaf),
+        forged_instruction: scenario.forged_instruction,
+        instructions: scenario.instructions,
+    };
+    let honest = View {
+        trace: LayerTrace::new(leaves_for(requested.seed, &body, None)?)?,
+        forged_leaf: None,
+        forged_instruction: 0,
+        instructions: scenario.instructions,
+    };
+    let receipt = submit(
+        &oracle_exec,
+        requested.requestId,
+        &liar.trace,
+        final_memory,
+        &output,
+        &in_siblings,
+        &out_siblings,
+        params.executor_bond,
+    )
+    .await?;
+    report.rows.push(GasRow {
+        party: "executor",
+        action: format!("submit ({} output bytes)", output.len()),
+        gas: receipt.gas_used,
+    });
+
+    let oracle_chal = InferenceOracle::new(deployment.oracle, &parties.challenger);
+    let receipt = mined(
+        oracle_chal
+            .challenge(requested.requestId)
+            .value(params.challenger_bond)
+            .send(),
+        "challenge",
+    )
+    .await?;
+    report.rows.push(GasRow {
+        party: "challenger",
+        action: "challenge (opens the game)".into(),
+        gas: receipt.gas_used,
+    });
+    let game_id = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<InferenceOracle::AnswerChallenged>().ok())
+        .context("no AnswerChallenged")?
+        .inner
+        .data
+        .gameId;
+
+    play(
+        &deployment.game,
+        &parties,
+        game_id,
+        &liar,
+        &honest,
+        &mut report,
+    )
+    .await?;
+
+    // --- finalize, measured on an undisputed second request
+    let (body, user_seed) = ask(2);
+    let receipt = mined(
+        store
+            .ask(model_id, body.clone(), user_seed)
+            .value(fee)
+            .send(),
+        "request",
+    )
+    .await?;
+    let requested = receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<InferenceOracle::InferenceRequested>().ok())
+        .context("no InferenceRequested")?
+        .inner
+        .data;
+    let trace = LayerTrace::new(leaves_for(requested.seed, &body, None)?)?;
+    submit(
+        &oracle_exec,
+        requested.requestId,
+        &trace,
+        final_memory,
+        &output,
+        &in_siblings,
+        &out_siblings,
+        params.executor_bond,
+    )
+    .await?;
+    chain
+        .provider()
+        .raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (params.challenge_window,))
+        .await?;
+    chain
+        .provider()
+        .raw_request::<_, serde_json::Value>("evm_mine".into(), ())
+        .await?;
+    let receipt = mined(
+        oracle_exec
+            .finalize(requested.requestId, Bytes::from(output.clone()))
+            .send(),
+        "finalize",
+    )
+    .await?;
+    report.rows.push(GasRow {
+        party: "anyone",
+        action: "finalize (pays, delivers the text)".into(),
+        gas: receipt.gas_used,
+    });
+    let delivered = store.answered(requested.requestId).call().await?;
+    ensure!(delivered, "the consumer did not receive the answer");
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn submit(
+    oracle: &InferenceOracle::InferenceOracleInstance<&DynProvider>,
+    request_id: B256,
+    trace: &LayerTrace,
+    final_memory: Hash,
+    output: &[u8],
+    in_siblings: &[Hash],
+    out_siblings: &[Hash],
+    bond: U256,
+) -> Result<TransactionReceipt> {
+    let n = trace.step_count();
+    let to_b256 = |v: Vec<Hash>| v.into_iter().map(B256::from).collect::<Vec<_>>();
+    let claim = InferenceOracle::AnswerClaim {
+        traceRoot: B256::from(trace.root()),
+        stepCount: n,
+        finalMemoryRoot: B256::from(final_memory),
+    };
+    let proofs = InferenceOracle::SubmissionProofs {
+        inputRegionSiblings: to_b256(in_siblings.to_vec()),
+        firstLeafSiblings: to_b256(trace.path(0)?),
+        lastLeafSiblings: to_b256(trace.path(n)?),
+        outputRegionSiblings: to_b256(out_siblings.to_vec()),
+    };
+    mined(
+        oracle
+            .submit(request_id, claim, Bytes::from(output.to_vec()), proofs)
+            .value(bond)
+            .send(),
+        "submit",
+    )
+    .await
+}
+
+/// Phases of `DisputeGame.Phase`, by their ABI value.
+mod phase {
+    pub(super) const TRACE_REVEAL: u8 = 1;
+    pub(super) const TRACE_PICK: u8 = 2;
+    pub(super) const STEP_OPEN: u8 = 3;
+    pub(super) const DISSECT: u8 = 4;
+    pub(super) const DISSECT_PICK: u8 = 5;
+    pub(super) const ONE_STEP_PROOF: u8 = 6;
+}
+
+async fn play(
+    game_address: &Address,
+    parties: &Parties,
+    game_id: U256,
+    executor_view: &View,
+    challenger_view: &View,
+    report: &mut GasReport,
+) -> Result<()> {
+    let as_executor = DisputeGame::new(*game_address, &parties.executor);
+    let as_challenger = DisputeGame::new(*game_address, &parties.challenger);
+    let b256s = |v: Vec<Hash>| v.into_iter().map(B256::from).collect::<Vec<_>>();
+    for _ in 0..100 {
+        let g = as_executor.getGame(game_id).call().await?;
+        let step = g.nodeIndex;
+        let (party, action, receipt) = match g.phase {
+            phase::TRACE_REVEAL => {
+                let nodes = executor_view.trace.descendants(
+                    g.nodeIndex,
+                    g.nodeHeight,
+                    reveal_levels(g.nodeHeight),
+                )?;
+                let r = mined(
+                    as_executor.revealTrace(game_id, b256s(nodes)).send(),
+                    "revealTrace",
+                )
+                .await?;
+                (
+                    "executor",
+                    format!("L1 revealTrace (height {})", g.nodeHeight),
+                    r,
+                )
+            }
+            phase::TRACE_PICK => {
+                let levels = reveal_levels(g.nodeHeight);
+                let theirs = executor_view
+                    .trace
+                    .descendants(g.nodeIndex, g.nodeHeight, levels)?;
+                let mine = challenger_view
+                    .trace
+                    .descendants(g.nodeIndex, g.nodeHeight, levels)?;
+                let pick = pick_trace_child(&theirs, &mine, g.nodeIndex, g.nodeHeight, g.stepCount)
+                    .context("no differing child: the traces agree")?;
+                let r = mined(
+                    as_challenger
+                        .pickTrace(game_id, b256s(theirs), U256::from(pick))
+                        .send(),
+                    "pickTrace",
+                )
+                .await?;
+                ("challenger", format!("L1 pickTrace (child {pick})"), r)
+            }
+            phase::STEP_OPEN => {
+                let n = executor_view.instructions;
+                let hashes: Vec<Hash> = dissection_points(0, n)
+                    .into_iter()
+                    .map(|p| executor_view.state(step, p))
+                    .collect();
+                let start = executor_view.trace.leaf(step - 1)?;
+                let path = executor_view.trace.path(step - 1)?;
+                let r = mined(
+                    as_executor
+                        .openStep(game_id, B256::from(start), b256s(path), n, b256s(hashes))
+                        .send(),
+                    "openStep",
+                )
+                .await?;
+                (
+                    "executor",
+                    format!("L1->L2 openStep (step {step}, {n} instructions)"),
+                    r,
+                )
+            }
+            phase::DISSECT => {
+                let hashes: Vec<Hash> = dissection_points(g.lo, g.hi)
+                    .into_iter()
+                    .map(|p| executor_view.state(step, p))
+                    .collect();
+                let r = mined(
+                    as_executor.dissect(game_id, b256s(hashes)).send(),
+                    "dissect",
+                )
+                .await?;
+                (
+                    "executor",
+                    format!("L2 dissect ({} instructions)", g.hi - g.lo),
+                    r,
+                )
+            }
+            phase::DISSECT_PICK => {
+                let points = dissection_points(g.lo, g.hi);
+                let theirs: Vec<Hash> = points
+                    .iter()
+                    .map(|&p| executor_view.state(step, p))
+                    .collect();
+                let mine: Vec<Hash> = points
+                    .iter()
+                    .map(|&p| challenger_view.state(step, p))
+                    .collect();
+                let pick = pick_interval(&theirs, &mine);
+                let r = mined(
+                    as_challenger
+                        .pickInterval(game_id, b256s(theirs), U256::from(pick))
+                        .send(),
+                    "pickInterval",
+                )
+                .await?;
+                (
+                    "challenger",
+                    format!("L2 pickInterval ({} instructions)", g.hi - g.lo),
+                    r,
+                )
+            }
+            phase::ONE_STEP_PROOF => {
+                report.executor_moves = g.executorMoves;
+                report.challenger_moves = g.challengerMoves;
+                report.disputed_instruction = g.lo;
+                report.disputed_step = step;
+                return Ok(());
+            }
+            other => bail!("unexpected game phase {other}"),
+        };
+        report.rows.push(GasRow {
+            party,
+            action,
+            gas: receipt.gas_used,
+        });
+    }
+    bail!("the game did not reach the one-step proof in 100 moves")
+}

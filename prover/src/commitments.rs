@@ -1,0 +1,136 @@
+//! Roots the oracle checks when an answer is submitted: regions of the memory tree (the
+//! request input inside the image, the output inside the final memory) and the step-boundary
+//! hash. Mirrors `solidity/src/lib/MemoryMerkle.sol` and `MachineHashes.sol`.
+
+use sha3::{Digest, Keccak256};
+
+use crate::{Hash, hash_pair};
+
+/// Why a region root cannot be computed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegionError {
+    /// The data does not fit the region.
+    #[error("{len} bytes do not fit a region of {capacity} bytes")]
+    TooLarge {
+        /// Bytes given.
+        len: usize,
+        /// Region size.
+        capacity: usize,
+    },
+    /// Regions hold at least one 32-byte leaf.
+    #[error("a region of 2^{0} bytes is smaller than one 32-byte leaf")]
+    TooSmall(u8),
+}
+
+/// Root of a tree of `2^depth` zero leaves.
+pub fn zero_root(depth: u32) -> Hash {
+    (0..depth).fold([0u8; 32], |node, _| hash_pair(&node, &node))
+}
+
+/// Root of a `2^region_log2`-byte region holding `data` at its start and zeros after it.
+pub fn region_root(data: &[u8], region_log2: u8) -> Result<Hash, RegionError> {
+    if region_log2 < 5 {
+        return Err(RegionError::TooSmall(region_log2));
+    }
+    let capacity = 1usize << region_log2;
+    if data.len() > capacity {
+        return Err(RegionError::TooLarge {
+            len: data.len(),
+            capacity,
+        });
+    }
+    let mut level: Vec<Hash> = data
+        .chunks(32)
+        .map(|chunk| {
+            let mut leaf = [0u8; 32];
+            leaf[..chunk.len()].copy_from_slice(chunk);
+            leaf
+        })
+        .collect();
+    let mut zero = [0u8; 32];
+    for _ in 0..region_log2 - 5 {
+        level = level
+            .chunks(2)
+            .map(|pair| hash_pair(&pair[0], pair.get(1).unwrap_or(&zero)))
+            .collect();
+        zero = hash_pair(&zero, &zero);
+    }
+    Ok(level.first().copied().unwrap_or(zero))
+}
+
+/// Root of the whole memory from the root of the region at `offset` (size `2^region_log2`) and
+/// the bottom-up siblings of that region's subtree.
+pub fn root_from_region(
+    subtree_root: &Hash,
+    offset: u64,
+    region_log2: u8,
+    siblings: &[Hash],
+) -> Hash {
+    crate::trace::root_from_path(subtree_root, offset >> region_log2, siblings)
+}
+
+/// The step-boundary machine hash of docs/architecture.md: status 0, pc 0, empty stacks, no
+/// locals, the initial globals `initial_globals_hash` and memory root `memory_root`.
+pub fn boundary_hash(initial_globals_hash: &Hash, memory_root: &Hash) -> Hash {
+    let mut hasher = Keccak256::new();
+    hasher.update(b"Machine:");
+    hasher.update([0u8]); // status
+    hasher.update(0u32.to_be_bytes()); // pc
+    hasher.update([0u8; 32]); // value stack
+    hasher.update([0u8; 32]); // frames
+    hasher.update(0u32.to_be_bytes()); // returnPc
+    hasher.update([0u8]); // localsDepth
+    hasher.update([0u8; 32]); // localsRoot
+    hasher.update(initial_globals_hash);
+    hasher.update(memory_root);
+    hasher.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Reference: the whole region materialised and hashed level by level.
+    fn region_root_by_materialising(data: &[u8], region_log2: u8) -> Hash {
+        let mut bytes = data.to_vec();
+        bytes.resize(1 << region_log2, 0);
+        let mut level: Vec<Hash> = bytes
+            .chunks(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect();
+        while level.len() > 1 {
+            level = level.chunks(2).map(|p| hash_pair(&p[0], &p[1])).collect();
+        }
+        level[0]
+    }
+
+    proptest! {
+        #[test]
+        fn sparse_region_root_equals_the_materialised_one(
+            data in proptest::collection::vec(any::<u8>(), 0..700),
+            extra in 0u8..4,
+        ) {
+            let region_log2 = 10 + extra; // 1 KiB .. 8 KiB
+            prop_assume!(data.len() <= 1 << region_log2);
+            prop_assert_eq!(
+                region_root(&data, region_log2).unwrap(),
+                region_root_by_materialising(&data, region_log2)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_regions_are_errors() {
+        assert_eq!(
+            region_root(&[0; 33], 5),
+            Err(RegionError::TooLarge {
+                len: 33,
+                capacity: 32
+            })
+        );
+        assert_eq!(region_root(&[], 4), Err(RegionError::TooSmall(4)));
+        assert_eq!(region_root(&[], 7).unwrap(), zero_root(2));
+    }
+}
