@@ -18,7 +18,7 @@ use veritrace_contracts::{
 use veritrace_prover::{
     Hash,
     commitments::{boundary_hash, region_root, root_from_region, zero_root},
-    dissection::{dissection_points, pick_interval, pick_trace_child, reveal_levels},
+    game::{GameView, Move, Phase, SourceError, TraceSource, challenger_move, executor_move},
     trace::LayerTrace,
 };
 
@@ -157,20 +157,35 @@ struct View {
     instructions: u64,
 }
 
-impl View {
-    fn state(&self, step: u64, t: u64) -> Hash {
+impl TraceSource for View {
+    fn layer_trace(&self) -> &LayerTrace {
+        &self.trace
+    }
+
+    fn instruction_count(&self, _step: u64) -> Result<u64, SourceError> {
+        Ok(self.instructions)
+    }
+
+    fn machine_hash(&self, step: u64, t: u64) -> Result<Hash, SourceError> {
         if t == 0 {
-            return self.trace.leaf(step - 1).expect("in range");
+            return Ok(self.trace.leaf(step - 1)?);
         }
         if t == self.instructions {
-            return self.trace.leaf(step).expect("in range");
+            return Ok(self.trace.leaf(step)?);
         }
-        match self.forged_leaf {
+        Ok(match self.forged_leaf {
             Some(f) if f == step && t >= self.forged_instruction => {
                 synthetic("forged state", step, t)
             }
             _ => synthetic("honest state", step, t),
-        }
+        })
+    }
+
+    fn one_step_proof(&self, step: u64, _instruction: u64) -> Result<Vec<u8>, SourceError> {
+        Err(SourceError::Execution {
+            step,
+            reason: "a synthetic trace has no machine to prove".into(),
+        })
     }
 }
 
@@ -459,16 +474,6 @@ async fn submit(
     .await
 }
 
-/// Phases of `DisputeGame.Phase`, by their ABI value.
-mod phase {
-    pub(super) const TRACE_REVEAL: u8 = 1;
-    pub(super) const TRACE_PICK: u8 = 2;
-    pub(super) const STEP_OPEN: u8 = 3;
-    pub(super) const DISSECT: u8 = 4;
-    pub(super) const DISSECT_PICK: u8 = 5;
-    pub(super) const ONE_STEP_PROOF: u8 = 6;
-}
-
 async fn play(
     game_address: &Address,
     parties: &Parties,
@@ -479,117 +484,37 @@ async fn play(
 ) -> Result<()> {
     let as_executor = DisputeGame::new(*game_address, &parties.executor);
     let as_challenger = DisputeGame::new(*game_address, &parties.challenger);
-    let b256s = |v: Vec<Hash>| v.into_iter().map(B256::from).collect::<Vec<_>>();
+    let mut posted: Vec<Hash> = Vec::new();
     for _ in 0..100 {
         let g = as_executor.getGame(game_id).call().await?;
-        let step = g.nodeIndex;
-        let (party, action, receipt) = match g.phase {
-            phase::TRACE_REVEAL => {
-                let nodes = executor_view.trace.descendants(
-                    g.nodeIndex,
-                    g.nodeHeight,
-                    reveal_levels(g.nodeHeight),
-                )?;
-                let r = mined(
-                    as_executor.revealTrace(game_id, b256s(nodes)).send(),
-                    "revealTrace",
-                )
-                .await?;
-                (
-                    "executor",
-                    format!("L1 revealTrace (height {})", g.nodeHeight),
-                    r,
-                )
-            }
-            phase::TRACE_PICK => {
-                let levels = reveal_levels(g.nodeHeight);
-                let theirs = executor_view
-                    .trace
-                    .descendants(g.nodeIndex, g.nodeHeight, levels)?;
-                let mine = challenger_view
-                    .trace
-                    .descendants(g.nodeIndex, g.nodeHeight, levels)?;
-                let pick = pick_trace_child(&theirs, &mine, g.nodeIndex, g.nodeHeight, g.stepCount)
-                    .context("no differing child: the traces agree")?;
-                let r = mined(
-                    as_challenger
-                        .pickTrace(game_id, b256s(theirs), U256::from(pick))
-                        .send(),
-                    "pickTrace",
-                )
-                .await?;
-                ("challenger", format!("L1 pickTrace (child {pick})"), r)
-            }
-            phase::STEP_OPEN => {
-                let n = executor_view.instructions;
-                let hashes: Vec<Hash> = dissection_points(0, n)
-                    .into_iter()
-                    .map(|p| executor_view.state(step, p))
-                    .collect();
-                let start = executor_view.trace.leaf(step - 1)?;
-                let path = executor_view.trace.path(step - 1)?;
-                let r = mined(
-                    as_executor
-                        .openStep(game_id, B256::from(start), b256s(path), n, b256s(hashes))
-                        .send(),
-                    "openStep",
-                )
-                .await?;
-                (
-                    "executor",
-                    format!("L1->L2 openStep (step {step}, {n} instructions)"),
-                    r,
-                )
-            }
-            phase::DISSECT => {
-                let hashes: Vec<Hash> = dissection_points(g.lo, g.hi)
-                    .into_iter()
-                    .map(|p| executor_view.state(step, p))
-                    .collect();
-                let r = mined(
-                    as_executor.dissect(game_id, b256s(hashes)).send(),
-                    "dissect",
-                )
-                .await?;
-                (
-                    "executor",
-                    format!("L2 dissect ({} instructions)", g.hi - g.lo),
-                    r,
-                )
-            }
-            phase::DISSECT_PICK => {
-                let points = dissection_points(g.lo, g.hi);
-                let theirs: Vec<Hash> = points
-                    .iter()
-                    .map(|&p| executor_view.state(step, p))
-                    .collect();
-                let mine: Vec<Hash> = points
-                    .iter()
-                    .map(|&p| challenger_view.state(step, p))
-                    .collect();
-                let pick = pick_interval(&theirs, &mine);
-                let r = mined(
-                    as_challenger
-                        .pickInterval(game_id, b256s(theirs), U256::from(pick))
-                        .send(),
-                    "pickInterval",
-                )
-                .await?;
-                (
-                    "challenger",
-                    format!("L2 pickInterval ({} instructions)", g.hi - g.lo),
-                    r,
-                )
-            }
-            phase::ONE_STEP_PROOF => {
-                report.executor_moves = g.executorMoves;
-                report.challenger_moves = g.challengerMoves;
-                report.disputed_instruction = g.lo;
-                report.disputed_step = step;
-                return Ok(());
-            }
-            other => bail!("unexpected game phase {other}"),
+        let view = GameView {
+            phase: Phase::from_abi(g.phase).context("unknown phase")?,
+            step_count: g.stepCount,
+            node_index: g.nodeIndex,
+            node_height: g.nodeHeight,
+            lo: g.lo,
+            hi: g.hi,
         };
+        if view.phase == Phase::OneStepProof {
+            report.executor_moves = g.executorMoves;
+            report.challenger_moves = g.challengerMoves;
+            report.disputed_instruction = g.lo;
+            report.disputed_step = g.nodeIndex;
+            return Ok(());
+        }
+        let (party, mv) = match executor_move(&view, executor_view)? {
+            Some(mv) => ("executor", mv),
+            None => {
+                let mv =
+                    challenger_move(&view, &posted, challenger_view)?.context("nobody's move")?;
+                ("challenger", mv)
+            }
+        };
+        let (action, receipt) =
+            send_move(&as_executor, &as_challenger, game_id, &view, &mv).await?;
+        if let Move::RevealTrace(h) | Move::Dissect(h) | Move::OpenStep { hashes: h, .. } = mv {
+            posted = h;
+        }
         report.rows.push(GasRow {
             party,
             action,
@@ -597,4 +522,88 @@ async fn play(
         });
     }
     bail!("the game did not reach the one-step proof in 100 moves")
+}
+
+type Game<'a> = DisputeGame::DisputeGameInstance<&'a DynProvider>;
+
+async fn send_move(
+    as_executor: &Game<'_>,
+    as_challenger: &Game<'_>,
+    game_id: U256,
+    view: &GameView,
+    mv: &Move,
+) -> Result<(String, TransactionReceipt)> {
+    let b256s = |v: &[Hash]| v.iter().copied().map(B256::from).collect::<Vec<_>>();
+    Ok(match mv {
+        Move::RevealTrace(nodes) => (
+            format!("L1 revealTrace (height {})", view.node_height),
+            mined(
+                as_executor.revealTrace(game_id, b256s(nodes)).send(),
+                "revealTrace",
+            )
+            .await?,
+        ),
+        Move::PickTrace(nodes, pick) => (
+            format!("L1 pickTrace (child {pick})"),
+            mined(
+                as_challenger
+                    .pickTrace(game_id, b256s(nodes), U256::from(*pick))
+                    .send(),
+                "pickTrace",
+            )
+            .await?,
+        ),
+        Move::OpenStep {
+            start_leaf,
+            siblings,
+            instruction_count,
+            hashes,
+        } => (
+            format!(
+                "L1->L2 openStep (step {}, {instruction_count} instructions)",
+                view.node_index
+            ),
+            mined(
+                as_executor
+                    .openStep(
+                        game_id,
+                        B256::from(*start_leaf),
+                        b256s(siblings),
+                        *instruction_count,
+                        b256s(hashes),
+                    )
+                    .send(),
+                "openStep",
+            )
+            .await?,
+        ),
+        Move::Dissect(hashes) => (
+            format!("L2 dissect ({} instructions)", view.hi - view.lo),
+            mined(
+                as_executor.dissect(game_id, b256s(hashes)).send(),
+                "dissect",
+            )
+            .await?,
+        ),
+        Move::PickInterval(hashes, pick) => (
+            format!("L2 pickInterval ({} instructions)", view.hi - view.lo),
+            mined(
+                as_challenger
+                    .pickInterval(game_id, b256s(hashes), U256::from(*pick))
+                    .send(),
+                "pickInterval",
+            )
+            .await?,
+        ),
+        Move::ProveStep(proof) => (
+            "L3 proveStep".to_string(),
+            mined(
+                as_challenger
+                    .proveStep(game_id, Bytes::from(proof.clone()))
+                    .send(),
+                "proveStep",
+            )
+            .await?,
+        ),
+    })
 }

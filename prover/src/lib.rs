@@ -3,6 +3,7 @@
 
 pub mod commitments;
 pub mod dissection;
+pub mod game;
 pub mod trace;
 
 /// A 32-byte keccak256 hash.

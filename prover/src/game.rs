@@ -1,0 +1,216 @@
+//! The moves of the dispute game, decided from a party's own view of the run (pure logic; the
+//! chain glue lives in the daemons). Mirrors the phases of `solidity/src/DisputeGame.sol`.
+
+use crate::{
+    Hash,
+    dissection::{dissection_points, pick_interval, pick_trace_child, reveal_levels},
+    trace::{LayerTrace, TraceError},
+};
+
+/// What one party knows about its own run of a request.
+pub trait TraceSource {
+    /// The layer trace this party committed to (executor) or computed (challenger).
+    fn layer_trace(&self) -> &LayerTrace;
+    /// Instructions executed by layer step `step` (1-based: from leaf `step-1` to leaf `step`).
+    fn instruction_count(&self, step: u64) -> Result<u64, SourceError>;
+    /// Machine hash after `instruction` instructions of layer step `step`.
+    fn machine_hash(&self, step: u64, instruction: u64) -> Result<Hash, SourceError>;
+    /// The one-step proof of instruction `instruction` of layer step `step`.
+    fn one_step_proof(&self, step: u64, instruction: u64) -> Result<Vec<u8>, SourceError>;
+}
+
+/// Why a trace source cannot answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The layer trace has no such leaf or node.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// Re-executing the step failed.
+    #[error("cannot re-execute step {step}: {reason}")]
+    Execution {
+        /// The layer step.
+        step: u64,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The phase of a game, as `DisputeGame.Phase` numbers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Executor reveals the children of the current trace node.
+    TraceReveal,
+    /// Challenger picks a revealed child.
+    TracePick,
+    /// Executor opens the start of the disputed step.
+    StepOpen,
+    /// Executor posts interior hashes.
+    Dissect,
+    /// Challenger picks a sub-interval.
+    DissectPick,
+    /// Anyone proves the single disputed instruction.
+    OneStepProof,
+    /// The game is over (resolved or cancelled).
+    Over,
+}
+
+impl Phase {
+    /// The phase for the contract's enum value.
+    pub fn from_abi(value: u8) -> Option<Self> {
+        Some(match value {
+            1 => Self::TraceReveal,
+            2 => Self::TracePick,
+            3 => Self::StepOpen,
+            4 => Self::Dissect,
+            5 => Self::DissectPick,
+            6 => Self::OneStepProof,
+            7 | 8 => Self::Over,
+            _ => return None,
+        })
+    }
+}
+
+/// The fields of an on-chain game that the moves depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GameView {
+    /// Current phase.
+    pub phase: Phase,
+    /// N of the disputed answer.
+    pub step_count: u64,
+    /// Level 1: index of the current node at its height (at height 0: the disputed leaf j).
+    pub node_index: u64,
+    /// Level 1: height of the current node.
+    pub node_height: u8,
+    /// Level 2: the interval of instruction positions.
+    pub lo: u64,
+    /// Level 2: end of the interval.
+    pub hi: u64,
+}
+
+/// A transaction one party sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Move {
+    /// `revealTrace(nodes)`.
+    RevealTrace(Vec<Hash>),
+    /// `pickTrace(nodes, index)`.
+    PickTrace(Vec<Hash>, usize),
+    /// `openStep(startLeaf, siblings, instructionCount, hashes)`.
+    OpenStep {
+        /// Leaf j-1.
+        start_leaf: Hash,
+        /// Its path in the trace tree.
+        siblings: Vec<Hash>,
+        /// Instructions of step j.
+        instruction_count: u64,
+        /// Hashes at the first dissection's points.
+        hashes: Vec<Hash>,
+    },
+    /// `dissect(hashes)`.
+    Dissect(Vec<Hash>),
+    /// `pickInterval(hashes, index)`.
+    PickInterval(Vec<Hash>, usize),
+    /// `proveStep(proof)`.
+    ProveStep(Vec<u8>),
+}
+
+/// Why no move can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    /// The source could not answer.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The challenger's view agrees with every revealed child: it should not have challenged.
+    #[error("no revealed child differs from our trace at node {node_index} (height {height})")]
+    NothingToDispute {
+        /// The node.
+        node_index: u64,
+        /// Its height.
+        height: u8,
+    },
+}
+
+/// The executor's move in `game`, or `None` when it is not the executor's turn.
+pub fn executor_move(
+    game: &GameView,
+    source: &impl TraceSource,
+) -> Result<Option<Move>, MoveError> {
+    let trace = source.layer_trace();
+    Ok(Some(match game.phase {
+        Phase::TraceReveal => Move::RevealTrace(
+            trace
+                .descendants(
+                    game.node_index,
+                    game.node_height,
+                    reveal_levels(game.node_height),
+                )
+                .map_err(SourceError::from)?,
+        ),
+        Phase::StepOpen => {
+            let step = game.node_index;
+            let count = source.instruction_count(step)?;
+            Move::OpenStep {
+                start_leaf: trace.leaf(step - 1).map_err(SourceError::from)?,
+                siblings: trace.path(step - 1).map_err(SourceError::from)?,
+                instruction_count: count,
+                hashes: hashes_at(source, step, &dissection_points(0, count))?,
+            }
+        }
+        Phase::Dissect => Move::Dissect(hashes_at(
+            source,
+            game.node_index,
+            &dissection_points(game.lo, game.hi),
+        )?),
+        _ => return Ok(None),
+    }))
+}
+
+/// The challenger's move in `game` given what the executor revealed or posted last
+/// (`theirs`), or `None` when it is not the challenger's turn.
+pub fn challenger_move(
+    game: &GameView,
+    theirs: &[Hash],
+    source: &impl TraceSource,
+) -> Result<Option<Move>, MoveError> {
+    Ok(Some(match game.phase {
+        Phase::TracePick => {
+            let levels = reveal_levels(game.node_height);
+            let mine = source
+                .layer_trace()
+                .descendants(game.node_index, game.node_height, levels)
+                .map_err(SourceError::from)?;
+            let pick = pick_trace_child(
+                theirs,
+                &mine,
+                game.node_index,
+                game.node_height,
+                game.step_count,
+            )
+            .ok_or(MoveError::NothingToDispute {
+                node_index: game.node_index,
+                height: game.node_height,
+            })?;
+            Move::PickTrace(theirs.to_vec(), pick)
+        }
+        Phase::DissectPick => {
+            let mine = hashes_at(
+                source,
+                game.node_index,
+                &dissection_points(game.lo, game.hi),
+            )?;
+            Move::PickInterval(theirs.to_vec(), pick_interval(theirs, &mine))
+        }
+        Phase::OneStepProof => Move::ProveStep(source.one_step_proof(game.node_index, game.lo)?),
+        _ => return Ok(None),
+    }))
+}
+
+fn hashes_at(
+    source: &impl TraceSource,
+    step: u64,
+    points: &[u64],
+) -> Result<Vec<Hash>, SourceError> {
+    points
+        .iter()
+        .map(|&p| source.machine_hash(step, p))
+        .collect()
+}
