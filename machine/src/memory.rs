@@ -1,0 +1,213 @@
+//! Linear memory with its incremental Merkle tree (spec: "Memory"): 32-byte raw leaves, fixed
+//! depth `memoryLog2 - 5`, internal nodes cached per level and updated lazily, O(depth) per
+//! written leaf, when the root or a proof is asked for.
+
+use crate::hash::{self, Hash};
+
+/// Bytes per leaf.
+pub(crate) const LEAF_SIZE: u64 = 32;
+
+/// Linear memory and its Merkle tree.
+#[derive(Clone)]
+pub(crate) struct Memory {
+    bytes: Vec<u8>,
+    /// Tree depth: `log2(len) - 5`.
+    depth: u32,
+    /// `levels[l - 1]` holds the nodes at height `l` (1 = parents of leaves); the last is the root.
+    levels: Vec<Vec<Hash>>,
+    /// Leaves written since the tree was last brought up to date.
+    dirty: Vec<u64>,
+    /// Whether the whole tree must be rebuilt (too many dirty leaves, or never built).
+    rebuild: bool,
+}
+
+impl std::fmt::Debug for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memory")
+            .field("size", &self.bytes.len())
+            .field("dirty_leaves", &self.dirty.len())
+            .field("rebuild", &self.rebuild)
+            .finish()
+    }
+}
+
+impl Memory {
+    /// Memory over `bytes`; the length must be a power of two of at least 64 bytes.
+    pub(crate) fn new(bytes: Vec<u8>) -> Self {
+        assert!(
+            bytes.len().is_power_of_two() && bytes.len() >= 64,
+            "memory size"
+        );
+        let depth = bytes.len().trailing_zeros() - 5;
+        let levels = (1..=depth)
+            .map(|l| vec![hash::ZERO; 1 << (depth - l)])
+            .collect();
+        Self {
+            bytes,
+            depth,
+            levels,
+            dirty: Vec::new(),
+            rebuild: true,
+        }
+    }
+
+    /// The bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// `len` bytes at `addr` (the caller checked bounds).
+    pub(crate) fn read(&self, addr: u64, len: u64) -> &[u8] {
+        &self.bytes[addr as usize..(addr + len) as usize]
+    }
+
+    /// The 32 bytes of leaf `index`.
+    pub(crate) fn leaf(&self, index: u64) -> Hash {
+        let start = (index * LEAF_SIZE) as usize;
+        self.bytes[start..start + LEAF_SIZE as usize]
+            .try_into()
+            .expect("32 bytes")
+    }
+
+    fn mark(&mut self, addr: u64, len: u64) {
+        if len == 0 || self.rebuild {
+            return;
+        }
+        for leaf in addr / LEAF_SIZE..=(addr + len - 1) / LEAF_SIZE {
+            self.dirty.push(leaf);
+        }
+        if self.dirty.len() > self.levels[0].len() / 2 {
+            self.dirty.clear();
+            self.rebuild = true;
+        }
+    }
+
+    /// Writes `data` at `addr` (the caller checked bounds).
+    pub(crate) fn write(&mut self, addr: u64, data: &[u8]) {
+        self.bytes[addr as usize..addr as usize + data.len()].copy_from_slice(data);
+        self.mark(addr, data.len() as u64);
+    }
+
+    /// Copies `len` bytes from `src` to `dst` as if through a buffer (overlap allowed).
+    pub(crate) fn copy_within(&mut self, dst: u64, src: u64, len: u64) {
+        self.bytes
+            .copy_within(src as usize..(src + len) as usize, dst as usize);
+        self.mark(dst, len);
+    }
+
+    /// Sets `len` bytes at `dst` to `value`.
+    pub(crate) fn fill(&mut self, dst: u64, value: u8, len: u64) {
+        self.bytes[dst as usize..(dst + len) as usize].fill(value);
+        self.mark(dst, len);
+    }
+
+    fn parent_of_leaves(&self, j: usize) -> Hash {
+        hash::keccak(&[&self.bytes[64 * j..64 * j + 64]])
+    }
+
+    /// Brings the cached nodes up to date.
+    fn flush(&mut self) {
+        if self.rebuild {
+            for j in 0..self.levels[0].len() {
+                self.levels[0][j] = self.parent_of_leaves(j);
+            }
+            for l in 1..self.levels.len() {
+                let (below, above) = self.levels.split_at_mut(l);
+                let below = &below[l - 1];
+                for (j, n) in above[0].iter_mut().enumerate() {
+                    *n = hash::node(&below[2 * j], &below[2 * j + 1]);
+                }
+            }
+            self.rebuild = false;
+            self.dirty.clear();
+            return;
+        }
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut indices: Vec<u64> = self.dirty.drain(..).map(|leaf| leaf >> 1).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        for &j in &indices {
+            self.levels[0][j as usize] = self.parent_of_leaves(j as usize);
+        }
+        for l in 1..self.levels.len() {
+            for j in indices.iter_mut() {
+                *j >>= 1;
+            }
+            indices.dedup();
+            let (below, above) = self.levels.split_at_mut(l);
+            let below = &below[l - 1];
+            for &j in &indices {
+                let j = j as usize;
+                above[0][j] = hash::node(&below[2 * j], &below[2 * j + 1]);
+            }
+        }
+    }
+
+    /// The root of the memory tree.
+    pub(crate) fn root(&mut self) -> Hash {
+        self.flush();
+        self.levels[self.levels.len() - 1][0]
+    }
+
+    /// The `depth` sibling hashes of leaf `index`, leaf level first.
+    pub(crate) fn proof(&mut self, index: u64) -> Vec<Hash> {
+        self.flush();
+        let mut siblings = Vec::with_capacity(self.depth as usize);
+        siblings.push(self.leaf(index ^ 1));
+        for l in 1..self.depth {
+            siblings.push(self.levels[l as usize - 1][((index >> l) ^ 1) as usize]);
+        }
+        siblings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_root(bytes: &[u8]) -> Hash {
+        Memory::new(bytes.to_vec()).root()
+    }
+
+    #[test]
+    fn incremental_updates_equal_a_rebuild() {
+        let mut m = Memory::new(vec![0; 1 << 12]);
+        let mut x = 0x1234_5678_u64;
+        for round in 0..200u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let addr = x % ((1 << 12) - 40);
+            match round % 3 {
+                0 => m.write(addr, &x.to_le_bytes()[..(round % 8 + 1) as usize]),
+                1 => m.copy_within(addr, (addr * 7) % 4000, 33),
+                _ => m.fill(addr, x as u8, 40),
+            }
+            if round % 5 == 0 {
+                assert_eq!(m.root(), full_root(m.bytes()), "round {round}");
+            }
+        }
+        let index = 77;
+        let siblings = m.proof(index);
+        assert_eq!(
+            hash::root_from_path(&m.leaf(index), index, &siblings),
+            m.root()
+        );
+    }
+
+    #[test]
+    fn many_dirty_leaves_fall_back_to_a_rebuild() {
+        let mut m = Memory::new(vec![0; 1 << 10]);
+        m.root();
+        m.fill(0, 9, 1 << 10);
+        assert!(m.rebuild);
+        assert_eq!(m.root(), full_root(&[9; 1 << 10]));
+    }
+}
