@@ -119,7 +119,7 @@ fn output_bytes(tokens: usize) -> Vec<u8> {
     out.extend(1u32.to_le_bytes());
     out.extend((tokens as u32).to_le_bytes());
     out.extend((text.len() as u32).to_le_bytes());
-    out.extend(0u32.to_le_bytes());
+    out.extend([0u8; 20]);
     for t in 0..tokens as u32 {
         out.extend((t * 7 + 3).to_le_bytes());
     }
@@ -275,7 +275,8 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     };
     let leaves_for =
         |request_seed: B256, body: &Bytes, forged_from: Option<u64>| -> Result<Vec<Hash>> {
-            let input: Vec<u8> = [request_seed.as_slice(), body.as_ref()].concat();
+            // The oracle writes the seed into bytes [32, 64) of the body (MachineIO.encodeInput).
+        let input: Vec<u8> = [&body[..32], request_seed.as_slice(), &body[64..]].concat();
             let initial = root_from_region(
                 &region_root(&input, REGION_LOG2)?,
                 INPUT_OFFSET,

@@ -3,29 +3,33 @@ pragma solidity ^0.8.30;
 
 /// @title MachineIO
 /// @notice The byte formats of the machine's input and output regions as the chain sees them
-///         (docs/machine.md is the full description).
-/// @dev Input region: `seed (32 bytes) ‖ body`, where the oracle derives the seed as
-///      `keccak256(abi.encode(requestId, userSeed))` and the body (sampling params and token ids)
-///      is encoded by the client and validated by the machine itself.
-///      Output region: `uint32le status ‖ uint32le tokenCount ‖ uint32le textLength ‖
-///      uint32le reserved ‖ tokenCount × uint32le token id ‖ textLength bytes of UTF-8`; status
-///      1 = finished, 2 = refused (invalid input; the text is empty), 0 = still running.
+///         (docs/machine.md describes every field).
+/// @dev Input region: the client's body (magic, prompt length, sampling params, token ids) with
+///      bytes [32, 64) replaced by the seed, which the oracle derives as
+///      `keccak256(abi.encode(requestId, userSeed))`; the machine validates everything else.
+///      Output region, once the machine has finished: `uint32le status ‖ uint32le tokenCount ‖
+///      uint32le textLength ‖ 20 zero bytes ‖ tokenCount × uint32le token id ‖ textLength bytes
+///      of UTF-8`, zeros after; status 0 = still running, 1-3 = finished (end of sequence,
+///      max_tokens, context full), 16 and above = input refused (no tokens, no text).
 library MachineIO {
-    /// @notice Output status of a finished generation.
-    uint32 internal constant STATUS_FINISHED = 1;
-    /// @notice Output status of a request the machine refused (invalid input).
-    uint32 internal constant STATUS_REFUSED = 2;
     /// @notice Size of the output header in bytes.
-    uint256 internal constant OUTPUT_HEADER_BYTES = 16;
+    uint256 internal constant OUTPUT_HEADER_BYTES = 32;
+    /// @notice Where the seed goes in the input region.
+    uint256 internal constant SEED_OFFSET = 32;
+    /// @notice Smallest body: the 32-byte header and the seed slot.
+    uint256 internal constant MIN_BODY_BYTES = 64;
 
     /// @notice The output bytes are shorter than their header says, or have trailing bytes.
     error MalformedOutput(uint256 length, uint256 expected);
     /// @notice The output's status says the machine has not finished.
     error OutputNotFinished(uint32 status);
+    /// @notice The request body is shorter than its header and seed slot.
+    error BodyTooShort(uint256 length, uint256 minLength);
 
-    /// @notice The input region's bytes for a request.
-    function encodeInput(bytes32 seed, bytes memory body) internal pure returns (bytes memory) {
-        return abi.encodePacked(seed, body);
+    /// @notice The input region's bytes for a request: `body` with the seed in its seed slot.
+    function encodeInput(bytes32 seed, bytes calldata body) internal pure returns (bytes memory) {
+        if (body.length < MIN_BODY_BYTES) revert BodyTooShort(body.length, MIN_BODY_BYTES);
+        return abi.encodePacked(body[:SEED_OFFSET], seed, body[SEED_OFFSET + 32:]);
     }
 
     /// @notice The derived seed of a request: the requester cannot choose it after seeing the id.
@@ -44,9 +48,7 @@ library MachineIO {
             revert MalformedOutput(output.length, OUTPUT_HEADER_BYTES);
         }
         status = _u32le(output, 0);
-        if (status != STATUS_FINISHED && status != STATUS_REFUSED) {
-            revert OutputNotFinished(status);
-        }
+        if (status == 0) revert OutputNotFinished(status);
         uint256 tokenCount = _u32le(output, 4);
         textLength = _u32le(output, 8);
         textStart = OUTPUT_HEADER_BYTES + 4 * tokenCount;

@@ -6,6 +6,7 @@ import {ProtocolBase} from "./ProtocolBase.sol";
 import {InferenceOracle} from "../../src/InferenceOracle.sol";
 import {DisputeGame} from "../../src/DisputeGame.sol";
 import {TestMerkle} from "./ToyMachine.sol";
+import {MachineIO} from "../../src/lib/MachineIO.sol";
 
 /// @notice Every way a party can lie, played to the end: the liar loses each time.
 contract DisputeTest is ProtocolBase {
@@ -15,7 +16,7 @@ contract DisputeTest is ProtocolBase {
 
     function setUp() public override {
         super.setUp();
-        requestId = _requestFromStore(hex"0102030405");
+        requestId = _requestFromStore(_body(5));
         _makeHonestRun(requestId, STEPS, "Paris");
     }
 
@@ -320,7 +321,7 @@ contract DisputeTest is ProtocolBase {
 ///         reverts or burns its gas cannot block finality.
 contract CallbackTest is ProtocolBase {
     function test_FinalizeWithTooLittleGasForTheCallbackReverts() public {
-        bytes32 requestId = _requestFromStore(hex"01");
+        bytes32 requestId = _requestFromStore(_body(1));
         _makeHonestRun(requestId, 3, "Paris");
         _submit(executor, requestId, HONEST);
         vm.warp(block.timestamp + WINDOW);
@@ -339,7 +340,7 @@ contract CallbackTest is ProtocolBase {
         RevertingConsumer consumer = new RevertingConsumer();
         vm.deal(address(consumer), 1 ether);
         vm.prank(address(consumer));
-        bytes32 requestId = oracle.request{value: FEE}(modelId, hex"02", bytes32(0), 100_000);
+        bytes32 requestId = oracle.request{value: FEE}(modelId, _body(2), bytes32(0), 100_000);
         _makeHonestRun(requestId, 3, "Paris");
         _submit(executor, requestId, HONEST);
         vm.warp(block.timestamp + WINDOW);
@@ -349,6 +350,31 @@ contract CallbackTest is ProtocolBase {
         assertEq(oracle.credits(executor), FEE + EXECUTOR_BOND);
     }
 
+    function test_BodyWithoutSeedSlotIsRefused() public {
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(MachineIO.BodyTooShort.selector, 63, 64));
+        oracle.request{value: FEE}(modelId, new bytes(63), bytes32(0), 0);
+    }
+
+    function test_SeedIsWrittenIntoItsSlot() public {
+        bytes memory body = _body(7);
+        bytes32 requestId = _requestFromStore(body);
+        bytes32 seed = keccak256(abi.encode(requestId, keccak256("user seed")));
+        bytes memory input = bytes.concat(_slice(body, 0, 32), seed, _slice(body, 64, body.length));
+        assertEq(oracle.getRequest(requestId).inputRoot, TestMerkle.regionRoot(input, IN_LOG2));
+    }
+
+    function _slice(bytes memory b, uint256 from, uint256 to)
+        internal
+        pure
+        returns (bytes memory out)
+    {
+        out = new bytes(to - from);
+        for (uint256 i = from; i < to; i++) {
+            out[i - from] = b[i];
+        }
+    }
+
     function test_CallbackGasIsBounded() public {
         vm.prank(user);
         vm.expectRevert(
@@ -356,7 +382,7 @@ contract CallbackTest is ProtocolBase {
                 InferenceOracle.CallbackGasTooHigh.selector, 5_000_001, oracle.MAX_CALLBACK_GAS()
             )
         );
-        oracle.request{value: FEE}(modelId, hex"03", bytes32(0), 5_000_001);
+        oracle.request{value: FEE}(modelId, _body(3), bytes32(0), 5_000_001);
     }
 }
 

@@ -40,10 +40,10 @@ contract OracleHandler is ProtocolBase {
         bytes32 id;
         if (viaStore) {
             vm.prank(user);
-            id = store.ask{value: fee}(modelId, abi.encode(requestIds.length), bytes32(fee));
+            id = store.ask{value: fee}(modelId, _body(requestIds.length), bytes32(fee));
         } else {
             vm.prank(user);
-            id = oracle.request{value: fee}(modelId, abi.encode(requestIds.length), bytes32(fee), 0);
+            id = oracle.request{value: fee}(modelId, _body(requestIds.length), bytes32(fee), 0);
         }
         deposited += fee;
         requestIds.push(id);

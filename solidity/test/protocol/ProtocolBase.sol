@@ -104,6 +104,13 @@ abstract contract ProtocolBase is Test {
         requestId = store.ask{value: FEE}(modelId, body, keccak256("user seed"));
     }
 
+    /// A request body: 32-byte header, the seed slot, two token ids.
+    function _body(uint256 salt) internal pure returns (bytes memory) {
+        return abi.encodePacked(
+            bytes4("VTIN"), uint32(2), bytes24(0), bytes32(0), uint32(salt), uint32(7)
+        );
+    }
+
     function _inputRoot(bytes32 requestId) internal view returns (bytes32 inputRoot) {
         inputRoot = oracle.getRequest(requestId).inputRoot;
     }
@@ -131,7 +138,7 @@ abstract contract ProtocolBase is Test {
             bytes4(0x01000000), // status 1 (finished), little-endian
             bytes4(0x02000000), // two tokens
             _le32(n),
-            bytes4(0),
+            bytes20(0),
             bytes4(0x2a000000), // token 42
             bytes4(0x07000000), // token 7
             text
