@@ -276,7 +276,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     let leaves_for =
         |request_seed: B256, body: &Bytes, forged_from: Option<u64>| -> Result<Vec<Hash>> {
             // The oracle writes the seed into bytes [32, 64) of the body (MachineIO.encodeInput).
-        let input: Vec<u8> = [&body[..32], request_seed.as_slice(), &body[64..]].concat();
+            let input: Vec<u8> = [&body[..32], request_seed.as_slice(), &body[64..]].concat();
             let initial = root_from_region(
                 &region_root(&input, REGION_LOG2)?,
                 INPUT_OFFSET,
