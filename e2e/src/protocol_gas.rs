@@ -149,6 +149,23 @@ async fn mined(
     Ok(receipt)
 }
 
+/// The first event of type `E` in `receipt`.
+fn event<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Result<E> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<E>().ok())
+        .map(|l| l.inner.data)
+        .with_context(|| {
+            format!(
+                "no {} event in tx {}",
+                E::SIGNATURE,
+                receipt.transaction_hash
+            )
+        })
+}
+
 /// One party's view of the disputed run: its trace and its machine hashes inside steps.
 struct View {
     trace: LayerTrace,
@@ -242,15 +259,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
         action: "register model".into(),
         gas: receipt.gas_used,
     });
-    let model_id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<ModelRegistry::ModelRegistered>().ok())
-        .context("no ModelRegistered")?
-        .inner
-        .data
-        .id;
+    let model_id = event::<ModelRegistry::ModelRegistered>(&receipt)?.id;
 
     let store = AnswerStore::deploy(&parties.user, deployment.oracle).await?;
     let oracle_exec = InferenceOracle::new(deployment.oracle, &parties.executor);
@@ -311,14 +320,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
         action: format!("request ({} body bytes)", body.len()),
         gas: receipt.gas_used,
     });
-    let requested = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<InferenceOracle::InferenceRequested>().ok())
-        .context("no InferenceRequested")?
-        .inner
-        .data;
+    let requested = event::<InferenceOracle::InferenceRequested>(&receipt)?;
     let liar = View {
         trace: LayerTrace::new(leaves_for(
             requested.seed,
@@ -366,15 +368,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
         action: "challenge (opens the game)".into(),
         gas: receipt.gas_used,
     });
-    let game_id = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<InferenceOracle::AnswerChallenged>().ok())
-        .context("no AnswerChallenged")?
-        .inner
-        .data
-        .gameId;
+    let game_id = event::<InferenceOracle::AnswerChallenged>(&receipt)?.gameId;
 
     play(
         &deployment.game,
@@ -396,14 +390,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
         "request",
     )
     .await?;
-    let requested = receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<InferenceOracle::InferenceRequested>().ok())
-        .context("no InferenceRequested")?
-        .inner
-        .data;
+    let requested = event::<InferenceOracle::InferenceRequested>(&receipt)?;
     let trace = LayerTrace::new(leaves_for(requested.seed, &body, None)?)?;
     submit(
         &oracle_exec,
