@@ -1,6 +1,8 @@
-//! The native driver: owns the machine's memory, writes a request, runs `step()` to the end
-//! and reads the answer. It runs exactly the `semantics` code the wasm program runs.
+//! The driver: writes a request into a backend's memory, runs `step()` to the end and reads the
+//! answer. The backend ([`Backend`]) decides how a step executes; the default is [`Native`],
+//! exactly the `semantics` code the wasm program runs.
 
+use crate::backend::{Backend, Native};
 use crate::error::Result;
 use crate::image::ModelImage;
 use crate::io::{Answer, Request, decode_output};
@@ -35,16 +37,17 @@ pub struct RunOutput {
     pub steps: u64,
 }
 
-/// The native integer engine.
-pub struct Engine {
-    mem: Vec<u8>,
+/// The integer engine over a backend (native by default).
+pub struct Engine<B: Backend = Native> {
+    backend: B,
     cx: Ctx,
 }
 
-impl std::fmt::Debug for Engine {
+impl<B: Backend> std::fmt::Debug for Engine<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("memory_bytes", &self.mem.len())
+            .field("backend", &self.backend.name())
+            .field("memory_bytes", &self.backend.memory().len())
             .field("ctx", &self.cx)
             .finish()
     }
@@ -62,12 +65,23 @@ const MUTABLE: [Region; 8] = [
     Region::Kv,
 ];
 
-impl Engine {
-    /// A machine loaded with the image.
+impl Engine<Native> {
+    /// A native machine loaded with the image.
     pub fn new(image: &ModelImage) -> Engine {
-        let mem = image.initial_memory();
-        let cx = Ctx::read(&mem);
-        Engine { mem, cx }
+        Engine::with_backend(Native::new(image.initial_memory()))
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    /// A driver over a backend whose memory holds a model's initial memory.
+    pub fn with_backend(backend: B) -> Engine<B> {
+        let cx = Ctx::read(backend.memory());
+        Engine { backend, cx }
+    }
+
+    /// The backend's name.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
     }
 
     /// The model dimensions.
@@ -77,14 +91,15 @@ impl Engine {
 
     /// The whole memory.
     pub fn memory(&self) -> &[u8] {
-        &self.mem
+        self.backend.memory()
     }
 
     /// Back to the initial memory (image loaded, everything else zero).
     pub fn reset(&mut self) {
+        let mem = self.backend.memory_mut();
         for r in MUTABLE {
             let o = self.cx.l.offset(r);
-            self.mem[o..o + self.cx.l.size(r)].fill(0);
+            mem[o..o + self.cx.l.size(r)].fill(0);
         }
     }
 
@@ -94,23 +109,29 @@ impl Engine {
         self.reset();
         let b = req.encode();
         let o = self.cx.l.offset(Region::Input);
-        self.mem[o..o + b.len()].copy_from_slice(&b);
+        self.backend.memory_mut()[o..o + b.len()].copy_from_slice(&b);
         Ok(())
     }
 
-    /// Run one step; returns what ran and whether the machine is done.
-    pub fn step(&mut self) -> (StepInfo, bool) {
+    /// What the next step will run (read from the control record).
+    pub fn next_step(&self) -> StepInfo {
+        let mem = self.backend.memory();
         let c = self.cx.l.offset(Region::Control);
-        let g = |f: usize| rd_u32(&self.mem, c + f);
-        let info = StepInfo {
-            index: crate::semantics::mem::rd_u64(&self.mem, c + ctl::STEPS),
+        let g = |f: usize| rd_u32(mem, c + f);
+        StepInfo {
+            index: crate::semantics::mem::rd_u64(mem, c + ctl::STEPS),
             phase: g(ctl::PHASE),
             layer: g(ctl::LAYER),
             chunk_start: g(ctl::CHUNK_START),
             chunk_len: g(ctl::CHUNK_LEN),
-        };
-        let done = step::step(&mut self.mem);
-        (info, done)
+        }
+    }
+
+    /// Run one step; returns what ran and whether the machine is done.
+    pub fn step(&mut self) -> Result<(StepInfo, bool)> {
+        let info = self.next_step();
+        let done = self.backend.step()?;
+        Ok((info, done))
     }
 
     /// Run a request to the end.
@@ -126,14 +147,14 @@ impl Engine {
     ) -> Result<RunOutput> {
         self.load(req)?;
         loop {
-            let (info, done) = self.step();
-            on_step(&info, &self.mem);
+            let (info, done) = self.step()?;
+            on_step(&info, self.backend.memory());
             if done {
                 break;
             }
         }
         let c = self.cx.l.offset(Region::Control);
-        let steps = crate::semantics::mem::rd_u64(&self.mem, c + ctl::STEPS);
+        let steps = crate::semantics::mem::rd_u64(self.backend.memory(), c + ctl::STEPS);
         let answer = self.answer();
         let text = String::from_utf8_lossy(&answer.text).into_owned();
         Ok(RunOutput {
@@ -147,7 +168,7 @@ impl Engine {
     pub fn answer(&self) -> Answer {
         let o = self.cx.l.offset(Region::Output);
         decode_output(
-            &self.mem[o..o + self.cx.l.size(Region::Output)],
+            &self.backend.memory()[o..o + self.cx.l.size(Region::Output)],
             self.cx.d.ctx as usize,
         )
     }
@@ -176,21 +197,22 @@ impl Engine {
         self.reset();
         let cx = self.cx;
         let tk = cx.l.offset(Region::Tokens);
+        let mem = self.backend.memory_mut();
         for (i, t) in tokens.iter().enumerate() {
-            wr_u32(&mut self.mem, tk + 4 * i, *t);
+            wr_u32(mem, tk + 4 * i, *t);
         }
         let (lg, vocab) = (cx.l.offset(Region::Logits), cx.d.vocab as usize);
         let mut out = Vec::with_capacity(tokens.len());
         let mut start = 0;
         while start < tokens.len() {
             let len = (tokens.len() - start).min(cx.d.chunk as usize);
-            step::embed(&mut self.mem, &cx, start, len);
+            step::embed(mem, &cx, start, len);
             for li in 0..cx.d.n_layers as usize {
-                step::layer(&mut self.mem, &cx, li, start, len);
+                step::layer(mem, &cx, li, start, len);
             }
             for row in 0..len {
-                step::head(&mut self.mem, &cx, row);
-                out.push(f(&self.mem[lg..lg + 4 * vocab], vocab));
+                step::head(mem, &cx, row);
+                out.push(f(&mem[lg..lg + 4 * vocab], vocab));
             }
             start += len;
         }

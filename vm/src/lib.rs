@@ -11,6 +11,8 @@
 pub mod semantics;
 
 #[cfg(feature = "std")]
+pub mod backend;
+#[cfg(feature = "std")]
 pub mod engine;
 #[cfg(feature = "std")]
 pub mod error;
@@ -21,6 +23,8 @@ pub mod io;
 #[cfg(feature = "std")]
 pub mod tokenizer;
 
+#[cfg(feature = "std")]
+pub use backend::{Backend, Native};
 #[cfg(feature = "std")]
 pub use engine::{Engine, RunOutput, StepInfo};
 #[cfg(feature = "std")]
