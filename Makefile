@@ -14,7 +14,7 @@ CARGO ?= cargo
 PROFILE := --release
 NPM_STAMP := node_modules/.veritrace-installed
 
-.PHONY: help setup model build lint fmt test test-forge test-cargo demo bench clean
+.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ $(NPM_STAMP): package.json package-lock.json
 model: ## fetch SmolLM2-135M-Instruct (checked by sha256) into models/
 	@tools/fetch-model.sh
 
+program: setup ## rebuild the canonical wasm program into vm/program/veritrace.wasm (commit it)
+	tools/build-program.sh
+
 build: setup ## build every crate and the contracts
 	$(CARGO) build $(PROFILE) --workspace
 
@@ -46,6 +49,7 @@ lint: setup ## rustfmt, clippy -D warnings, forge fmt --check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
 	cd solidity && $(FORGE) fmt --check
+	tools/build-program.sh --check
 
 test-forge: setup ## Solidity unit and fuzz tests
 	cd solidity && $(FORGE) test

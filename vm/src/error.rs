@@ -66,6 +66,20 @@ pub enum VmError {
         /// Vocabulary size.
         vocab: u32,
     },
+    /// The wasm program cannot be parsed or adapted to the model's memory.
+    #[error("wasm program: {0}")]
+    Program(String),
+    /// The wasm runtime failed to compile or instantiate the program.
+    #[error("wasm runtime: {0}")]
+    WasmRuntime(String),
+    /// The wasm program trapped inside `step()`.
+    #[error("the wasm program trapped in step {step}: {reason}")]
+    WasmTrap {
+        /// Index of the step.
+        step: u64,
+        /// wasmtime's description of the trap.
+        reason: String,
+    },
     /// top-p above 1.0.
     #[error("top_p must be at most 1.0 (65536 in Q.16), got {0}")]
     BadTopP(u32),

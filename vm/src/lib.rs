@@ -5,7 +5,8 @@
 //!   one flat byte memory. It builds for `wasm32-unknown-unknown` with `--no-default-features`.
 //! * With the `std` feature (default): GGUF import into a model image ([`image`]), the
 //!   tokenizer and chat template ([`tokenizer`]), request/answer encoding ([`io`]) and the
-//!   native driver ([`engine`]).
+//!   driver ([`engine`]) over a [`Backend`]: [`Native`] or the canonical wasm program
+//!   ([`program`]) in wasmtime ([`wasm`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod semantics;
@@ -21,7 +22,11 @@ pub mod image;
 #[cfg(feature = "std")]
 pub mod io;
 #[cfg(feature = "std")]
+pub mod program;
+#[cfg(feature = "std")]
 pub mod tokenizer;
+#[cfg(feature = "std")]
+pub mod wasm;
 
 #[cfg(feature = "std")]
 pub use backend::{Backend, Native};
@@ -33,3 +38,5 @@ pub use error::VmError;
 pub use image::ModelImage;
 #[cfg(feature = "std")]
 pub use io::Request;
+#[cfg(feature = "std")]
+pub use wasm::Wasm;

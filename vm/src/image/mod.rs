@@ -357,8 +357,10 @@ impl ModelImage {
         m
     }
 
-    /// Write the meta and image regions into a memory of the right size.
+    /// Write the canonical program's static data, the meta and the image regions into a memory
+    /// of the right size: every byte that is not zero in the initial memory.
     pub fn load_into(&self, m: &mut [u8]) {
+        crate::program::write_static_data(m);
         m[META_OFFSET..META_OFFSET + self.meta.len()].copy_from_slice(&self.meta);
         let o = self.layout.offset(Region::Image);
         m[o..o + self.image.len()].copy_from_slice(&self.image);

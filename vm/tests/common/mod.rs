@@ -2,6 +2,8 @@
 //! float reference (candle-transformers' quantized llama on the same GGUF, CPU).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tiny;
+
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::ModelWeights;
 use std::path::PathBuf;
