@@ -14,7 +14,7 @@ CARGO ?= cargo
 PROFILE := --release
 NPM_STAMP := node_modules/.veritrace-installed
 
-.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench clean
+.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench fuzz-osp clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 
 bench: setup model ## benchmarks: protocol gas of a 256-token dispute on anvil (more as they land)
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_gas
+
+fuzz-osp: setup ## differential fuzz: Solidity one-step prover (revm) vs the Rust machine, 1M steps
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_fuzz -- --steps 1000000
 
 clean: ## remove build outputs (keeps node_modules and models)
 	$(CARGO) clean

@@ -31,3 +31,10 @@ sol!(
     AnswerStore,
     "../solidity/out/AnswerStore.sol/AnswerStore.json"
 );
+
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    OneStepProver,
+    "../solidity/out/OneStepProver.sol/OneStepProver.json"
+);

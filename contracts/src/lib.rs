@@ -6,5 +6,5 @@
 pub mod bindings;
 pub mod deploy;
 
-pub use bindings::{AnswerStore, DisputeGame, InferenceOracle, ModelRegistry};
+pub use bindings::{AnswerStore, DisputeGame, InferenceOracle, ModelRegistry, OneStepProver};
 pub use deploy::{DeployError, Deployment, ProtocolParams, deploy_all};

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod demo;
+pub mod osp;
 pub mod paths;
 pub mod protocol_gas;
 

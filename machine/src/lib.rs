@@ -19,6 +19,8 @@ mod proof;
 pub mod semantics;
 mod stacks;
 mod state;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod trace;
 mod validate;
 pub mod vectors;
