@@ -14,7 +14,7 @@ CARGO ?= cargo
 PROFILE := --release
 NPM_STAMP := node_modules/.veritrace-installed
 
-.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench fuzz-osp clean
+.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test-forge: setup ## Solidity unit and fuzz tests
 test-cargo: setup model ## Rust unit, integration and e2e (anvil) tests
 	$(CARGO) test $(PROFILE) --workspace --lib --bins --tests
 
+test-backends-full: setup model ## fast native and candle engines vs scalar: 24 SmolLM2 prompts, every step
+	$(CARGO) test $(PROFILE) -p veritrace-vm --test backends -- --ignored --nocapture
+
 test: lint test-forge test-cargo ## every test: lint, forge, cargo (with e2e on anvil)
 	@echo "make test: all green"
 
@@ -65,6 +68,7 @@ demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 
 bench: setup model ## benchmarks: protocol gas of a 256-token dispute on anvil (more as they land)
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-vm --example engine_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_gas
 
 fuzz-osp: setup ## differential fuzz: Solidity one-step prover (revm) vs the Rust machine, 1M steps

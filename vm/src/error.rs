@@ -83,6 +83,14 @@ pub enum VmError {
     /// top-p above 1.0.
     #[error("top_p must be at most 1.0 (65536 in Q.16), got {0}")]
     BadTopP(u32),
+    /// A backend's device or tensor library failed (e.g. candle on a GPU).
+    #[error("{backend} backend: {reason}")]
+    Backend {
+        /// The backend's name.
+        backend: &'static str,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Result with [`VmError`].

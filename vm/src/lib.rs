@@ -14,6 +14,8 @@ pub mod semantics;
 #[cfg(feature = "std")]
 pub mod backend;
 #[cfg(feature = "std")]
+pub mod candle_backend;
+#[cfg(feature = "std")]
 pub mod engine;
 #[cfg(feature = "std")]
 pub mod error;
@@ -21,6 +23,8 @@ pub mod error;
 pub mod image;
 #[cfg(feature = "std")]
 pub mod io;
+#[cfg(feature = "std")]
+pub mod native;
 #[cfg(feature = "std")]
 pub mod program;
 #[cfg(feature = "std")]

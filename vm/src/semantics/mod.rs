@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod ffn;
 pub mod fixed;
+pub mod kernels;
 pub mod layout;
 pub mod matmul;
 pub mod mem;

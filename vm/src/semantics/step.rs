@@ -5,11 +5,12 @@
 use super::attention::{AttnIo, attend, store_row};
 use super::ffn::swiglu;
 use super::fixed::{sat_i32, shift_round_i64};
+use super::kernels::{Act, Kernels, Scalar};
 use super::layout::{
     Dims, INPUT_TOKENS, KIND_Q4, KvLayout, Layout, OUTPUT_TOKENS, Region, Scratch, TensorEntry,
     block_bytes, layer_tensor, tid,
 };
-use super::matmul::{Mat, Out, matmul};
+use super::matmul::{Mat, Out};
 use super::mem::{rd_i32, rd_u32, rd_u64, split, split3, wr_i32, wr_u32, wr_u64};
 use super::norm::rmsnorm;
 use super::prng::seed_state;
@@ -129,8 +130,16 @@ impl Ctx {
     }
 }
 
-/// Run one step; returns true when the machine is done.
+/// Run one step; returns true when the machine is done. This is the canonical step: the scalar
+/// kernels ([`Scalar`]), as compiled into the wasm program.
 pub fn step(mem: &mut [u8]) -> bool {
+    step_with(mem, Scalar)
+}
+
+/// Run one step with the hot operations done by `kern` (see [`super::kernels`]: [`Scalar`], or
+/// `&K` for a host engine's kernels `K`); every [`Kernels`] implementation leaves the same
+/// memory as [`step`]. Returns true when the machine is done.
+pub fn step_with<K: Kernels + Copy>(mem: &mut [u8], kern: K) -> bool {
     let cx = Ctx::read(mem);
     match cx.get(mem, ctl::PHASE) {
         PHASE_INIT => init(mem, &cx),
@@ -143,7 +152,7 @@ pub fn step(mem: &mut [u8]) -> bool {
         PHASE_LAYER => {
             let (start, len) = chunk(mem, &cx);
             let li = cx.get(mem, ctl::LAYER);
-            layer(mem, &cx, li as usize, start, len);
+            layer_with(mem, &cx, kern, li as usize, start, len);
             if li + 1 < cx.d.n_layers {
                 cx.put(mem, ctl::LAYER, li + 1);
             } else {
@@ -160,7 +169,7 @@ pub fn step(mem: &mut [u8]) -> bool {
         }
         PHASE_HEAD => {
             let (_, len) = chunk(mem, &cx);
-            head(mem, &cx, len - 1);
+            head_with(mem, &cx, kern, len - 1);
             let h = cx.l.offset(Region::Hidden);
             mem[h..h + cx.l.size(Region::Hidden)].fill(0);
             cx.put(mem, ctl::PHASE, PHASE_SAMPLE);
@@ -295,9 +304,10 @@ fn quantize_rows(mem: &mut [u8], cx: &Ctx, src: usize, stride: usize, n: usize, 
 
 /// Multiply tensor `id` (`cols` inputs) by the quantized rows in scratch into rows at `y`.
 #[allow(clippy::too_many_arguments)]
-fn mm(
+fn mm<K: Kernels + Copy>(
     mem: &mut [u8],
     cx: &Ctx,
+    k: K,
     id: usize,
     cols: usize,
     n_tok: usize,
@@ -324,7 +334,14 @@ fn mm(
         rows,
         cols,
     };
-    matmul(&m, x, md, &x[xs - xq..], 4 * md / QK, n_tok, out, ys, op);
+    let a = Act {
+        q: x,
+        q_stride: md,
+        s: &x[xs - xq..],
+        s_stride: 4 * md / QK,
+        n_tok,
+    };
+    k.matmul(&m, &a, out, ys, op);
 }
 
 /// RMSNorm hidden rows `0..n_tok` with norm tensor `id` into the scratch `xn` rows.
@@ -345,6 +362,18 @@ fn norm_rows(mem: &mut [u8], cx: &Ctx, id: usize, n_tok: usize) {
 
 /// Run layer `li` over the chunk of `len` tokens starting at position `start`.
 pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
+    layer_with(mem, cx, Scalar, li, start, len)
+}
+
+/// [`layer`] with the hot operations done by `kern`.
+pub fn layer_with<K: Kernels + Copy>(
+    mem: &mut [u8],
+    cx: &Ctx,
+    kern: K,
+    li: usize,
+    start: usize,
+    len: usize,
+) {
     let d = &cx.d;
     let (hid, qd, kvd, ffn) = (d.hidden as usize, d.q_dim(), d.kv_dim(), d.ffn as usize);
     let hd = d.head_dim as usize;
@@ -355,6 +384,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::WQ),
         hid,
         len,
@@ -365,6 +395,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::WK),
         hid,
         len,
@@ -375,6 +406,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::WV),
         hid,
         len,
@@ -429,6 +461,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::WO),
         qd,
         len,
@@ -443,6 +476,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::GATE),
         hid,
         len,
@@ -453,6 +487,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::UP),
         hid,
         len,
@@ -468,6 +503,7 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
     mm(
         mem,
         cx,
+        kern,
         layer_tensor(li, tid::DOWN),
         ffn,
         len,
@@ -479,6 +515,11 @@ pub fn layer(mem: &mut [u8], cx: &Ctx, li: usize, start: usize, len: usize) {
 
 /// Final norm and head on hidden row `row`; logits go to the logits region.
 pub fn head(mem: &mut [u8], cx: &Ctx, row: usize) {
+    head_with(mem, cx, Scalar, row)
+}
+
+/// [`head`] with the hot operations done by `kern`.
+pub fn head_with<K: Kernels + Copy>(mem: &mut [u8], cx: &Ctx, kern: K, row: usize) {
     let hid = cx.d.hidden as usize;
     let e = TensorEntry::read(mem, tid::OUT_NORM);
     let xn = cx.sc(cx.s.xn);
@@ -493,7 +534,7 @@ pub fn head(mem: &mut [u8], cx: &Ctx, row: usize) {
     }
     quantize_rows(mem, cx, xn, 4 * hid, hid, 1);
     let lg = cx.l.offset(Region::Logits);
-    mm(mem, cx, tid::HEAD, hid, 1, lg, 0, Out::Store);
+    mm(mem, cx, kern, tid::HEAD, hid, 1, lg, 0, Out::Store);
 }
 
 fn sample_step(mem: &mut [u8], cx: &Ctx) {
