@@ -49,6 +49,21 @@ pub enum OspResult {
     Failed(String),
 }
 
+impl std::fmt::Display for OspResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Proved { pre, post } => write!(
+                f,
+                "proved 0x{}.. -> 0x{}..",
+                hex::encode(&pre[..8]),
+                hex::encode(&post[..8])
+            ),
+            Self::Rejected(e) => write!(f, "rejected: {e:?}"),
+            Self::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
 /// One `executeStep` transaction: its result and its gas.
 #[derive(Clone, Debug)]
 pub struct OspCall {

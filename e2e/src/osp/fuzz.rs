@@ -242,13 +242,13 @@ impl Fuzzer {
         let rust = rust_result(verify_step(root, log2, &proof));
         if rust != honest {
             stats.mismatches.push(mismatch(format!(
-                "Rust checker returned {rust:?}, interpreter {honest:?}"
+                "Rust checker: {rust}; interpreter: {honest}"
             )));
         }
         let solidity = self.evm.execute_step(root, log2, &proof)?.result;
         if solidity != honest {
             stats.mismatches.push(mismatch(format!(
-                "Solidity returned {solidity:?}, interpreter {honest:?}"
+                "Solidity: {solidity}; interpreter: {honest}"
             )));
         }
         if !rng.percent(self.config.mutate_percent) {
@@ -295,7 +295,7 @@ impl Fuzzer {
                 }
                 (a, b) if a == b => stats.mutations_accepted_elsewhere += 1,
                 (a, b) => stats.mismatches.push(mismatch(format!(
-                    "mutation ({}): Rust {a:?}, Solidity {b:?}",
+                    "mutation ({}): Rust {a}; Solidity {b}",
                     bad.what
                 ))),
             }
