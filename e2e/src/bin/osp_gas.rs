@@ -1,7 +1,8 @@
 //! `make bench` part: gas of `OneStepProver.executeStep` per instruction class and kind,
 //! measured in revm (Prague) over every step of the machine's test programs and of random
-//! flat-code cases, then over cases shaped like a production program (16 MiB memory, a code tree
-//! of depth 17). Execution gas and the transaction's total (21,000 + calldata or the EIP-7623
+//! flat-code cases, then over cases shaped like SmolLM2 in production: 2^28 bytes of memory
+//! (docs/machine.md) and at least as many instructions as the canonical program
+//! `vm/program/veritrace.wasm` flattens to. Execution gas and the transaction's total (21,000 + calldata or the EIP-7623
 //! floor, + execution); any proof over 300,000 gas is flagged.
 
 use std::time::Instant;
@@ -18,13 +19,34 @@ use veritrace_machine::{Machine, Program};
 const SEED: u64 = 0x6A5_7AB1E;
 /// Random cases at the test sizes (memoryLog2 16-18).
 const CASES: u64 = 600;
-/// Random cases at the production shape.
-const LARGE_CASES: u64 = 24;
-/// Production-shaped memory and code.
-const LARGE: Shape = Shape {
-    memory_log2: Some(24),
-    min_code_len: 1 << 17,
-};
+/// Random cases at the production shape (each hashes a 256 MiB memory).
+const LARGE_CASES: u64 = 6;
+/// SmolLM2-135M's memory size with the default options (docs/machine.md).
+const LARGE_MEMORY_LOG2: u8 = 28;
+
+/// The canonical program's flat code length (2^17 if it cannot be read or flattened).
+fn canonical_code_len() -> usize {
+    let path = veritrace_e2e::paths::repo_root().join("vm/program/veritrace.wasm");
+    let program = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|wasm| Program::from_wasm(&wasm).map_err(|e| e.to_string()));
+    match program {
+        Ok(p) => {
+            println!(
+                "canonical program {}: {} flat instructions (code depth {}), {} globals",
+                path.display(),
+                p.code().len(),
+                p.code_depth(),
+                p.globals().len()
+            );
+            p.code().len()
+        }
+        Err(e) => {
+            println!("canonical program unavailable ({e}): assuming 2^17 instructions");
+            1 << 17
+        }
+    }
+}
 
 /// Gas of `global.get 0` and `global.set n-1` with `n` globals (a proof lists every global).
 fn globals_scaling(evm: &mut OspEvm) -> anyhow::Result<()> {
@@ -79,6 +101,11 @@ fn globals_scaling(evm: &mut OspEvm) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `max(1, ceil(log2(n)))`.
+fn large_depth(n: usize) -> u32 {
+    n.max(2).next_power_of_two().trailing_zeros()
+}
+
 fn summary(name: &str, table: &GasTable) -> u64 {
     let rows = table.rows();
     let worst = rows
@@ -127,14 +154,20 @@ fn main() -> anyhow::Result<()> {
     print!("{}", table.render());
     let mut over = summary("test sizes", &table);
 
+    let shape = Shape {
+        memory_log2: Some(LARGE_MEMORY_LOG2),
+        min_code_len: canonical_code_len(),
+    };
     let mut large = GasTable::new();
     for case in 0..LARGE_CASES {
-        let c = FlatCase::generate_shaped(Rng::case_seed(SEED ^ 1, case), LARGE);
+        let c = FlatCase::generate_shaped(Rng::case_seed(SEED ^ 1, case), shape);
         let m = Machine::new(&c.program, c.memory);
         large.record(&mut evm, m, c.layer_steps, 20_000)?;
     }
+    let depth = large_depth(shape.min_code_len);
     println!(
-        "\nproduction shape: {LARGE_CASES} random flat cases with memoryLog2 24 (19 memory siblings per leaf) and 2^17 instructions (17 code siblings)"
+        "\nproduction shape: {LARGE_CASES} random flat cases with memoryLog2 {LARGE_MEMORY_LOG2} ({} memory siblings per leaf) and code depth >= {depth}",
+        LARGE_MEMORY_LOG2 - 5
     );
     print!("{}", large.render());
     over += summary("production shape", &large);
