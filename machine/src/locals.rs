@@ -11,6 +11,9 @@ pub(crate) struct Locals {
     /// Heap layout: node 1 is the root, leaves at `2^depth + i`; empty until first hashed.
     nodes: Vec<Hash>,
     dirty: Vec<usize>,
+    /// `is_dirty[i]` when `i` is in `dirty`: a local written a million times between two
+    /// hashes is rehashed once.
+    is_dirty: Vec<bool>,
 }
 
 impl Locals {
@@ -20,6 +23,7 @@ impl Locals {
         values[..params.len()].copy_from_slice(params);
         Self {
             depth,
+            is_dirty: vec![false; values.len()],
             values,
             nodes: Vec::new(),
             dirty: Vec::new(),
@@ -39,7 +43,8 @@ impl Locals {
     /// Sets local `i`.
     pub(crate) fn set(&mut self, i: usize, v: u64) {
         self.values[i] = v;
-        if !self.nodes.is_empty() {
+        if !self.nodes.is_empty() && !self.is_dirty[i] {
+            self.is_dirty[i] = true;
             self.dirty.push(i);
         }
     }
@@ -56,11 +61,22 @@ impl Locals {
             }
             return;
         }
-        for i in std::mem::take(&mut self.dirty) {
-            let mut n = width + i;
-            self.nodes[n] = hash::u64_leaf(self.values[i]);
-            while n > 1 {
-                n >>= 1;
+        let mut level: Vec<usize> = std::mem::take(&mut self.dirty);
+        for &i in &level {
+            self.is_dirty[i] = false;
+            self.nodes[width + i] = hash::u64_leaf(self.values[i]);
+        }
+        // Parents level by level, each once.
+        for n in level.iter_mut() {
+            *n += width;
+        }
+        while !level.is_empty() && level[0] > 1 {
+            for n in level.iter_mut() {
+                *n >>= 1;
+            }
+            level.sort_unstable();
+            level.dedup();
+            for &n in &level {
                 self.nodes[n] = hash::node(&self.nodes[2 * n], &self.nodes[2 * n + 1]);
             }
         }

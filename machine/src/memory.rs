@@ -15,8 +15,11 @@ pub(crate) struct Memory {
     depth: u32,
     /// `levels[l - 1]` holds the nodes at height `l` (1 = parents of leaves); the last is the root.
     levels: Vec<Vec<Hash>>,
-    /// Leaves written since the tree was last brought up to date.
+    /// Distinct leaves written since the tree was last brought up to date.
     dirty: Vec<u64>,
+    /// One bit per leaf: set when the leaf is in `dirty` (so a leaf written a million times
+    /// between two roots is rehashed once).
+    dirty_bits: Vec<u64>,
     /// Whether the whole tree must be rebuilt (too many dirty leaves, or never built).
     rebuild: bool,
 }
@@ -42,11 +45,13 @@ impl Memory {
         let levels = (1..=depth)
             .map(|l| vec![hash::ZERO; 1 << (depth - l)])
             .collect();
+        let leaves = bytes.len() / LEAF_SIZE as usize;
         Self {
             bytes,
             depth,
             levels,
             dirty: Vec::new(),
+            dirty_bits: vec![0; leaves.div_ceil(64)],
             rebuild: true,
         }
     }
@@ -79,10 +84,14 @@ impl Memory {
             return;
         }
         for leaf in addr / LEAF_SIZE..=(addr + len - 1) / LEAF_SIZE {
-            self.dirty.push(leaf);
+            let (word, bit) = ((leaf / 64) as usize, 1u64 << (leaf % 64));
+            if self.dirty_bits[word] & bit == 0 {
+                self.dirty_bits[word] |= bit;
+                self.dirty.push(leaf);
+            }
         }
         if self.dirty.len() > self.levels[0].len() / 2 {
-            self.dirty.clear();
+            self.clear_dirty();
             self.rebuild = true;
         }
     }
@@ -106,6 +115,14 @@ impl Memory {
         self.mark(dst, len);
     }
 
+    /// Forgets the dirty leaves (their bits included).
+    fn clear_dirty(&mut self) {
+        for &leaf in &self.dirty {
+            self.dirty_bits[(leaf / 64) as usize] = 0;
+        }
+        self.dirty.clear();
+    }
+
     fn parent_of_leaves(&self, j: usize) -> Hash {
         hash::keccak(&[&self.bytes[64 * j..64 * j + 64]])
     }
@@ -124,13 +141,14 @@ impl Memory {
                 }
             }
             self.rebuild = false;
-            self.dirty.clear();
+            self.clear_dirty();
             return;
         }
         if self.dirty.is_empty() {
             return;
         }
-        let mut indices: Vec<u64> = self.dirty.drain(..).map(|leaf| leaf >> 1).collect();
+        let mut indices: Vec<u64> = self.dirty.iter().map(|leaf| leaf >> 1).collect();
+        self.clear_dirty();
         indices.sort_unstable();
         indices.dedup();
         for &j in &indices {

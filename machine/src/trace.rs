@@ -24,6 +24,9 @@ impl LayerTrace {
     pub fn record(start: Machine, interval: u64) -> Self {
         assert!(interval > 0, "interval");
         let mut machine = start;
+        // Snapshots hold an up-to-date memory tree, so that every clone of them hashes
+        // incrementally instead of rebuilding the whole tree.
+        machine.hash();
         let mut snapshots = vec![(0, machine.clone())];
         let mut length = 0;
         loop {
@@ -32,6 +35,7 @@ impl LayerTrace {
             if n < interval || machine.is_trapped() || machine.pc() == 0 {
                 break;
             }
+            machine.hash();
             snapshots.push((length, machine.clone()));
         }
         Self { snapshots, length }
@@ -72,7 +76,8 @@ impl LayerTrace {
     pub fn keep(&mut self, n: u64) {
         let i = self.snapshots.partition_point(|(at, _)| *at < n);
         if self.snapshots.get(i).is_none_or(|(at, _)| *at != n) {
-            let m = self.machine_at(n);
+            let mut m = self.machine_at(n);
+            m.hash();
             self.snapshots.insert(i, (n, m));
         }
     }

@@ -4,6 +4,7 @@
 pub mod commitments;
 pub mod dissection;
 pub mod game;
+pub mod model_machine;
 pub mod trace;
 
 /// A 32-byte keccak256 hash.
