@@ -18,7 +18,10 @@ use common::tiny::{BASE, Spec, import, prompt};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use veritrace_vm::candle_backend::{Candle, CandleKernels};
-use veritrace_vm::native::{FastKernels, FastNative, Simd};
+use veritrace_vm::native::{
+    FastKernels, FastNative, Simd, avx2_block_terms, shift_round_branchless,
+};
+use veritrace_vm::semantics::fixed::shift_round_i64;
 use veritrace_vm::semantics::kernels::{Act, Kernels, Scalar};
 use veritrace_vm::semantics::layout::{KIND_Q4, KIND_Q8, REGIONS, Region};
 use veritrace_vm::semantics::matmul::{Mat, Out};
@@ -160,14 +163,18 @@ fn mat_case() -> impl Strategy<Value = MatCase> {
         prop_oneof![Just(KIND_Q4), Just(KIND_Q8)],
         0u32..50,
         1usize..40,
-        1usize..7,
+        1usize..14,
         1usize..18,
         any::<bool>(),
         any::<u64>(),
-        0u32..4,
+        0u32..5,
     )
         .prop_map(|(kind, shift, rows, nb, n_tok, add, seed, scale_mode)| {
             let mut r = common::tiny::Rng(seed);
+            // Mode 4: tiny scales and shifts, so that most block terms are exact ties of the
+            // rounding (`P am` an odd multiple of half the divisor).
+            let tiny = scale_mode == 4;
+            let shift = if tiny { 9 + shift % 4 } else { shift };
             let cols = nb * 32;
             let bb = if kind == KIND_Q4 { 24 } else { 36 };
             let mut w: Vec<u8> = (0..rows * nb * bb).map(|_| r.next() as u8).collect();
@@ -179,6 +186,7 @@ fn mat_case() -> impl Strategy<Value = MatCase> {
                     vec![32]
                 } {
                     let v = match scale_mode {
+                        4 => ((r.next() % 9) as i32 - 4) as u32,
                         0 | 1 => ((r.next() as i32) >> 9) as u32,
                         2 => r.next() as u32,
                         _ => [0, 1, u32::MAX, 0x8000_0000, 0x7FFF_FFFF][(r.next() % 5) as usize],
@@ -195,6 +203,7 @@ fn mat_case() -> impl Strategy<Value = MatCase> {
             let xs: Vec<u8> = (0..n_tok * nb)
                 .flat_map(|_| {
                     let s = match r.next() % 6 {
+                        _ if tiny => 1 + (r.next() % 3) as u32,
                         0 => 0,
                         1 => (r.next() as u32) & 0xFFFF,
                         2 => r.next() as u32,
@@ -254,6 +263,53 @@ proptest! {
         ];
         for (name, k) in &kernels {
             prop_assert_eq!(&run_kernel(k.as_ref(), &c), &expected, "{}", name);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn shift_round_matches_the_scalar_code(
+        v in prop_oneof![any::<i64>(), -70_000i64..70_000, Just(i64::MIN), Just(i64::MAX)],
+        s in prop_oneof![-70i32..70, any::<i32>(), Just(i32::MIN)],
+    ) {
+        prop_assert_eq!(shift_round_branchless(v, s), shift_round_i64(v, s));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn avx2_block_terms_match_the_scalar_code(
+        small in any::<bool>(),
+        d in any::<[i32; 4]>(),
+        m in any::<[i32; 4]>(),
+        sq in any::<[i32; 4]>(),
+        sx in any::<[i16; 4]>(),
+        am in any::<[u16; 4]>(),
+        s in any::<[i32; 4]>(),
+        seed in any::<u64>(),
+    ) {
+        // Half the cases: small operands and shifts, where most terms are exact rounding ties.
+        let mut r = common::tiny::Rng(seed);
+        let mut pick = |v: i64, lo: i64, hi: i64| {
+            if small { lo + (r.next() % (hi - lo + 1) as u64) as i64 } else { v }
+        };
+        let d = d.map(|v| pick(v as i64, -5, 5) as i32);
+        let m = m.map(|v| pick(v as i64, -5, 5) as i32);
+        let sq = sq.map(|v| (pick(v as i64, -40, 40) as i32).clamp(-(1 << 19), 1 << 19));
+        let sx = sx.map(|v| (pick(v as i64, -40, 40) as i16).clamp(-4096, 4096));
+        let am = am.map(|v| pick(v as i64, 0, 5) as u16);
+        let s = s.map(|v| pick((v % 80) as i64, -6, 3) as i32);
+        if let Some(got) = avx2_block_terms(d, m, sq, sx, am, s) {
+            for i in 0..4 {
+                let p = d[i] as i64 * sq[i] as i64 + m[i] as i64 * sx[i] as i64;
+                let want = shift_round_i64(p.wrapping_mul(am[i] as i64), s[i]);
+                prop_assert_eq!(got[i], want, "lane {}", i);
+            }
         }
     }
 }

@@ -24,7 +24,9 @@ use rayon::prelude::*;
 
 use crate::backend::Backend;
 use crate::error::Result;
-use crate::semantics::fixed::{round_div_i64, sat_i32, shift_round_i64};
+#[cfg(doc)]
+use crate::semantics::fixed::shift_round_i64;
+use crate::semantics::fixed::{round_div_i64, sat_i32};
 use crate::semantics::kernels::{Act, Kernels};
 use crate::semantics::layout::KIND_Q4;
 use crate::semantics::matmul::{GUARD, Mat, Out};
@@ -71,13 +73,32 @@ pub(crate) fn block_acts(x: &Act<'_>, nb: usize) -> Vec<BlockAct> {
     v
 }
 
+/// [`shift_round_i64`] without a data-dependent branch: the sign of `v` is random in a matmul,
+/// and a mispredicted branch per block costs more than the block's AVX2 dot product. Both
+/// roundings are computed with the scalar code's exact (wrapping) operations and one is
+/// selected; `shift_round_matches_the_scalar_code` checks the equality on extreme values.
+#[inline(always)]
+pub fn shift_round_branchless(v: i64, s: i32) -> i64 {
+    if s >= 0 {
+        return v.wrapping_shl(s as u32);
+    }
+    let s = s.unsigned_abs().min(62);
+    let half = 1i64 << (s - 1);
+    let pos = v.wrapping_add(half) >> s;
+    let neg = (half.wrapping_sub(v) >> s).wrapping_neg();
+    if v >= 0 { pos } else { neg }
+}
+
 /// One block's contribution to the accumulator, exactly as the scalar matmul computes it:
 /// `acc + round(P am 2^(ea + G - S))` with `P = d sq + m sx` (wrapping where the scalar code
 /// wraps).
 #[inline(always)]
 pub(crate) fn accumulate(acc: i64, d: i64, m: i64, sq: i32, a: &BlockAct, w_shift: i32) -> i64 {
     let p = d * sq as i64 + m * a.sx;
-    acc.wrapping_add(shift_round_i64(p.wrapping_mul(a.am), a.shift - w_shift))
+    acc.wrapping_add(shift_round_branchless(
+        p.wrapping_mul(a.am),
+        a.shift - w_shift,
+    ))
 }
 
 /// `(d, m)` of weight block `blk` (m = 0 for Q8), read as the scalar code reads them.
@@ -133,6 +154,33 @@ fn rows_portable(w: &Mat<'_>, x: &Act<'_>, acts: &[BlockAct], r0: usize, out: &m
             *v = round_div_i64(*a, 127 << GUARD);
         }
     }
+}
+
+/// The four block terms `round((d sq + m sx) am 2^s)` as the AVX2 lanes compute them (`None`
+/// without AVX2), with `s` the total rounding shift; for the exactness tests, which compare
+/// them with the scalar code's `shift_round_i64` one term at a time (a wrong rounding of one
+/// term rarely shows in a matmul's output, which divides the sum by 127 2^8).
+#[doc(hidden)]
+pub fn avx2_block_terms(
+    d: [i32; 4],
+    m: [i32; 4],
+    sq: [i32; 4],
+    sx: [i16; 4],
+    am: [u16; 4],
+    s: [i32; 4],
+) -> Option<[i64; 4]> {
+    let acts: [BlockAct; 4] = std::array::from_fn(|i| BlockAct {
+        am: am[i] as i64,
+        shift: s[i],
+        sx: sx[i] as i64,
+    });
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU reports AVX2.
+        return Some(unsafe { avx2::terms(d, m, sq, &acts) });
+    }
+    let _ = (d, m, sq, acts);
+    None
 }
 
 /// The matmul kernels of the fast engine: block dot products with SIMD, output rows split
