@@ -5,7 +5,7 @@ use alloy::{
     providers::Provider,
 };
 
-use crate::{DisputeGame, InferenceOracle, ModelRegistry};
+use crate::{DisputeGame, InferenceOracle, ModelRegistry, OneStepProver};
 
 /// Economic and timing parameters of a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,17 @@ pub enum DeployError {
         /// Where it is.
         actual: Address,
     },
+}
+
+/// Deploys the Solidity one-step prover (stateless; one per chain is enough).
+pub async fn deploy_prover<P: Provider>(provider: &P) -> Result<Address, DeployError> {
+    let prover = OneStepProver::deploy(provider)
+        .await
+        .map_err(|source| DeployError::Contract {
+            contract: "OneStepProver",
+            source,
+        })?;
+    Ok(*prover.address())
 }
 
 /// Deploys the registry, the dispute game (using `prover` as its one-step prover) and the

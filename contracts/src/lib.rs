@@ -7,4 +7,4 @@ pub mod bindings;
 pub mod deploy;
 
 pub use bindings::{AnswerStore, DisputeGame, InferenceOracle, ModelRegistry, OneStepProver};
-pub use deploy::{DeployError, Deployment, ProtocolParams, deploy_all};
+pub use deploy::{DeployError, Deployment, ProtocolParams, deploy_all, deploy_prover};

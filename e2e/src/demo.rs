@@ -1,79 +1,16 @@
-//! The demo story, told on a real local chain. For now: start anvil, deploy the contracts,
-//! register SmolLM2-135M-Instruct and read the entry back. Later issues grow it into the full
+//! The demo story, told on a real local chain. For now: start anvil, deploy the contracts and
+//! the one-step prover, register SmolLM2-135M-Instruct with its real roots (canonical program,
+//! image, globals, tokenizer) and read the entry back. Later issues grow it into the full
 //! request -> execution -> dispute -> slash story.
 
-use std::{io::Read, path::Path, time::Instant};
+use std::time::Instant;
 
-use alloy::primitives::Address;
-use alloy::{
-    primitives::{B256, keccak256},
-    providers::Provider,
-};
+use alloy::providers::Provider;
 use anyhow::{Context, Result, bail};
-use sha2::Digest;
-use veritrace_contracts::{ModelRegistry, ProtocolParams, deploy_all};
+use veritrace_contracts::{ModelRegistry, ProtocolParams, deploy_all, deploy_prover};
 
+use crate::model::registered_model;
 use crate::{LocalChain, paths};
-
-/// The values the demo registers for the real model.
-///
-/// Until the deterministic model image and the canonical wasm program exist (issue 3), the
-/// image root is the sha256 of the GGUF file and the program root a labelled placeholder; the
-/// demo says so when it prints them.
-#[derive(Debug, Clone)]
-pub struct DemoModel {
-    /// Registered name.
-    pub name: String,
-    /// The spec sent to `ModelRegistry.register`.
-    pub spec: ModelRegistry::ModelSpec,
-}
-
-/// Builds the registry entry for the GGUF file at `gguf`.
-pub fn demo_model(gguf: &Path) -> Result<DemoModel> {
-    let file_hash = sha256_file(gguf)?;
-    let name = "SmolLM2-135M-Instruct".to_string();
-    let spec = ModelRegistry::ModelSpec {
-        programRoot: keccak256(b"veritrace/program: placeholder until the canonical wasm program"),
-        imageRoot: file_hash,
-        initialGlobalsHash: keccak256(
-            b"veritrace/globals: placeholder until the canonical wasm program",
-        ),
-        tokenizerHash: keccak256(b"veritrace/tokenizer: placeholder until the image carries it"),
-        layout: ModelRegistry::Layout {
-            memoryLog2: 28,
-            inputOffset: 0,
-            inputLog2: 16,
-            outputOffset: 1 << 16,
-            outputLog2: 16,
-        },
-        limits: ModelRegistry::Limits {
-            maxContextTokens: 2048,
-            maxLayerSteps: 1 << 20,
-            maxStepInstructions: 1 << 40,
-        },
-        name: name.clone(),
-    };
-    Ok(DemoModel { name, spec })
-}
-
-fn sha256_file(path: &Path) -> Result<B256> {
-    let mut file = std::fs::File::open(path).with_context(|| {
-        format!(
-            "cannot open the model {} (run `make model`)",
-            path.display()
-        )
-    })?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-    }
-    Ok(B256::from_slice(&hasher.finalize()))
-}
 
 /// Runs the demo and prints what happens, step by step.
 pub async fn run() -> Result<()> {
@@ -92,21 +29,29 @@ pub async fn run() -> Result<()> {
     println!("      deployer {}", chain.account(0));
 
     println!("\n[2/4] deploying the contracts");
-    // The one-step prover lands with issue 4; until then the game points at no prover.
+    let prover = deploy_prover(provider)
+        .await
+        .context("deploying the one-step prover")?;
     let deployment = deploy_all(
         provider,
         chain.account(0),
-        Address::ZERO,
+        prover,
         ProtocolParams::default(),
     )
     .await
     .context("deploying the contracts")?;
+    println!("      OneStepProver   at {prover}");
     println!("      ModelRegistry   at {}", deployment.registry);
     println!("      DisputeGame     at {}", deployment.game);
     println!("      InferenceOracle at {}", deployment.oracle);
 
     println!("\n[3/4] registering the model {}", gguf.display());
-    let model = demo_model(&gguf)?;
+    let model = registered_model(&gguf, "SmolLM2-135M-Instruct")?;
+    println!(
+        "      imported, canonical program flattened ({} instructions) and roots computed in {:.1} s",
+        model.machine.program().code().len(),
+        model.prepare_secs
+    );
     let registry = ModelRegistry::new(deployment.registry, provider);
     let receipt = registry
         .register(model.spec.clone())
@@ -137,12 +82,20 @@ pub async fn run() -> Result<()> {
     println!("      name           {}", entry.spec.name);
     println!("      registrant     {}", entry.registrant);
     println!(
-        "      image root     {} (provisional: sha256 of the GGUF file)",
-        entry.spec.imageRoot
+        "      program root   {} (the canonical wasm program's code)",
+        entry.spec.programRoot
     );
     println!(
-        "      program root   {} (provisional placeholder)",
-        entry.spec.programRoot
+        "      image root     {} (memory root of the initial machine memory)",
+        entry.spec.imageRoot
+    );
+    println!("      globals hash   {}", entry.spec.initialGlobalsHash);
+    println!("      tokenizer hash {}", entry.spec.tokenizerHash);
+    println!(
+        "      limits         context {} tokens, {} steps, {} instructions per step",
+        entry.spec.limits.maxContextTokens,
+        entry.spec.limits.maxLayerSteps,
+        entry.spec.limits.maxStepInstructions
     );
     println!(
         "      memory 2^{} bytes, input region 2^{} at {:#x}, output region 2^{} at {:#x}",

@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod demo;
+pub mod model;
 pub mod osp;
 pub mod paths;
 pub mod protocol_gas;

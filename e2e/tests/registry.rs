@@ -5,8 +5,9 @@ use std::{net::TcpStream, time::Duration};
 
 use alloy::primitives::Address;
 use alloy::primitives::keccak256;
-use veritrace_contracts::{ModelRegistry, ProtocolParams, deploy_all};
-use veritrace_e2e::LocalChain;
+use alloy::providers::Provider;
+use veritrace_contracts::{DisputeGame, ModelRegistry, ProtocolParams, deploy_all, deploy_prover};
+use veritrace_e2e::{LocalChain, model::registered_model, paths};
 
 fn spec(name: &str) -> ModelRegistry::ModelSpec {
     ModelRegistry::ModelSpec {
@@ -112,6 +113,56 @@ async fn deploy_register_read_back_and_refuse_duplicates() {
         err.as_decoded_interface_error::<ModelRegistry::ModelRegistryErrors>(),
         Some(ModelRegistry::ModelRegistryErrors::UnknownModel(_))
     ));
+}
+
+#[tokio::test]
+async fn the_real_model_registers_with_its_real_roots_and_the_game_uses_the_real_prover() {
+    let model = registered_model(&paths::smollm2_gguf(), "SmolLM2-135M-Instruct").unwrap();
+    let spec = &model.spec;
+    // The roots are what the machine computes, not placeholders.
+    assert_eq!(spec.programRoot.0, model.machine.program_root());
+    assert_eq!(
+        spec.initialGlobalsHash.0,
+        model.machine.program().initial_globals_hash()
+    );
+    assert_eq!(spec.imageRoot.0, model.machine.image_root(&model.image));
+    assert_eq!(spec.layout.memoryLog2, 28);
+
+    let chain = LocalChain::start().expect("anvil starts");
+    let prover = deploy_prover(chain.provider())
+        .await
+        .expect("prover deploys");
+    assert!(
+        !chain
+            .provider()
+            .get_code_at(prover)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let deployment = deploy_all(
+        chain.provider(),
+        chain.account(0),
+        prover,
+        ProtocolParams::default(),
+    )
+    .await
+    .expect("deploys");
+    let game = DisputeGame::new(deployment.game, chain.provider());
+    assert_eq!(game.prover().call().await.unwrap(), prover);
+
+    let registry = ModelRegistry::new(deployment.registry, chain.provider());
+    let receipt = registry
+        .register(spec.clone())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "the real entry is accepted");
+    let id = registry.modelIdOf(spec.clone()).call().await.unwrap();
+    assert_eq!(registry.getModel(id).call().await.unwrap().spec, *spec);
 }
 
 #[test]

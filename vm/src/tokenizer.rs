@@ -113,6 +113,18 @@ impl Tokenizer {
         Ok(e.get_ids().to_vec())
     }
 
+    /// The registry's `tokenizerHash`: keccak256 of the tokenizer's JSON serialization (vocabulary,
+    /// merges, special tokens, pre-tokenizer and decoder), so a client can check that it encodes
+    /// prompts the way the registered model expects.
+    pub fn hash(&self) -> Result<[u8; 32]> {
+        use sha3::{Digest, Keccak256};
+        let json = self
+            .inner
+            .to_string(false)
+            .map_err(|e| VmError::Tokenizer(e.to_string()))?;
+        Ok(Keccak256::digest(json.as_bytes()).into())
+    }
+
     /// Text of token ids (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner
