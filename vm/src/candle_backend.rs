@@ -17,6 +17,10 @@
 //! are small integers (|.| <= 128) exactly representable even in TF32, but reduced-precision
 //! accumulation is disabled anyway on CUDA (`set_gemm_reduced_precision_f32(false)`).
 //!
+//! The `cuda` feature needs the CUDA toolkit at build time (the build scripts of cudarc and
+//! candle-kernels run `nvcc`); without it, `cargo check --features cuda` fails there, while the
+//! default build never needs CUDA.
+//!
 //! The weights' quantized values are converted to f32 tensors `[blocks, rows, 32]` once, when
 //! the backend is created (the image region never changes: docs/machine.md, "Memory layout");
 //! the block scales `d`, `m` are read from memory at every use.

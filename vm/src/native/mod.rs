@@ -8,8 +8,9 @@
 //! docs/machine.md, accumulated with wrapping adds. So:
 //!
 //! * the dot products may be computed in any order and any width (AVX2 here): integer sums are
-//!   exact; the per-block i64 steps are the scalar code's, called through the same
-//!   [`fixed`](crate::semantics::fixed) functions;
+//!   exact; the per-block i64 steps are the scalar code's operations, one for one (in scalar
+//!   code through [`shift_round_branchless`], in AVX2 lanes through an exact emulation, see
+//!   `avx2.rs`), and the accumulation is a wrapping sum, whose order is free;
 //! * output rows may be computed on any thread: no row reads another row's result, and the
 //!   final saturating store (or residual add) is applied by one thread, row by row, exactly as
 //!   the scalar code does.
