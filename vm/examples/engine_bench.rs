@@ -1,6 +1,7 @@
 //! Prompt and decode speed of every engine on the same request, in one run: the scalar
 //! reference (`Native`), the fast native engine (`FastNative`: AVX2 when available, and the
-//! portable code), the candle engine (`Candle`, CPU) and the float reference (candle-transformers'
+//! portable code), the candle engine (`Candle`, CPU), the canonical wasm program in wasmtime
+//! (`Wasm`) and the float reference (candle-transformers'
 //! quantized llama on the same GGUF, the model the integer machine approximates).
 //!
 //! `cargo run --release -p veritrace-vm --example engine_bench -- [MODEL] [MAX_TOKENS]`
@@ -19,7 +20,7 @@ use veritrace_vm::image::ImportOptions;
 use veritrace_vm::native::{FastKernels, FastNative};
 use veritrace_vm::semantics::step::PHASE_SAMPLE;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
-use veritrace_vm::{Backend, Engine, ModelImage, Native, Request};
+use veritrace_vm::{Backend, Engine, ModelImage, Native, Request, Wasm};
 
 type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -143,6 +144,11 @@ fn main() -> Res<()> {
     figs.push(measure(
         "candle (Candle, CPU)",
         Candle::with_device(mem, Device::Cpu)?,
+        &req,
+    )?);
+    figs.push(measure(
+        "wasm (canonical program, wasmtime)",
+        Wasm::new(&img)?,
         &req,
     )?);
     let same = figs.iter().all(|f| f.tokens == figs[0].tokens);
