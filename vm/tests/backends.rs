@@ -1,6 +1,7 @@
-//! The fast backends against the scalar reference: the fast native engine (AVX2 and portable
-//! code, rows split across threads) and the candle engine (block dot products in f32 tensors)
-//! must leave the same memory as [`Native`] after every step, hence produce the same tokens.
+//! The fast backends and the canonical wasm program against the scalar reference: the fast
+//! native engine (AVX2 and portable code, rows split across threads), the candle engine (block
+//! dot products in f32 tensors) and the canonical program in wasmtime must leave the same memory
+//! as [`Native`] after every step, hence produce the same tokens and the same layer trace.
 //!
 //! * kernel level: random matrices, activations and outputs, including values no real model
 //!   produces (extreme scales, shifts and bytes), every kernel against [`Scalar`];
@@ -26,7 +27,7 @@ use veritrace_vm::semantics::kernels::{Act, Kernels, Scalar};
 use veritrace_vm::semantics::layout::{KIND_Q4, KIND_Q8, REGIONS, Region};
 use veritrace_vm::semantics::matmul::{Mat, Out};
 use veritrace_vm::tokenizer::chatml;
-use veritrace_vm::{Backend, Engine, ModelImage, Native, Request};
+use veritrace_vm::{Backend, Engine, ModelImage, Native, Request, Wasm};
 
 /// A boxed backend (so that the engines of different backends fit in one list).
 struct Dyn(Box<dyn Backend>);
@@ -64,6 +65,10 @@ fn backends(img: &ModelImage, rows_per_task: usize) -> Vec<(String, Box<dyn Back
         (
             "candle".into(),
             Box::new(Candle::with_device(mem, Device::Cpu).expect("candle backend")),
+        ),
+        (
+            "wasm".into(),
+            Box::new(Wasm::new(img).expect("the canonical program instantiates")),
         ),
     ]
 }
