@@ -14,7 +14,7 @@ CARGO ?= cargo
 PROFILE := --release
 NPM_STAMP := node_modules/.veritrace-installed
 
-.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp clean
+.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp osp-real-step clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,11 +69,15 @@ demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 bench: setup model ## benchmarks: protocol gas of a 256-token dispute; level-2 interpreter and dissection on a real layer step
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-prover --bin machine_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-prover --bin trace_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-vm --example engine_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_gas
 
 fuzz-osp: setup ## differential fuzz: Solidity one-step prover (revm) vs the Rust machine, 1M steps
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_fuzz -- --steps 1000000
+
+osp-real-step: setup model ## every instruction of a real SmolLM2 decode layer step through the Solidity prover in revm (hours; ARGS="--phase embed" or "--from N --count M")
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_real_step -- $(ARGS)
 
 clean: ## remove build outputs (keeps node_modules and models)
 	$(CARGO) clean

@@ -28,6 +28,7 @@ pub mod vectors;
 pub use error::ValidationError;
 pub use flatten::flatten;
 pub use interp::StepOutcome;
+pub use memory::MemoryTree;
 pub use program::Program;
 pub use proof::{ProofError, verify_step};
 pub use semantics::Trap;

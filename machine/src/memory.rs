@@ -186,6 +186,90 @@ impl Memory {
     }
 }
 
+/// A public incremental Merkle tree over a memory image, with the machine's exact hash format
+/// (32-byte raw leaves, `keccak256(left ‖ right)` nodes, depth `log2(len) - 5`). The executor
+/// keeps one beside a fast engine so that a step-boundary memory root costs O(changed leaves ×
+/// depth) instead of a 2^28-byte rehash.
+#[derive(Clone, Debug)]
+pub struct MemoryTree {
+    memory: Memory,
+}
+
+impl MemoryTree {
+    /// A tree over `bytes`; the length must be a power of two of at least 64 bytes. The nodes
+    /// are built on the first [`MemoryTree::root`].
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self {
+            memory: Memory::new(bytes),
+        }
+    }
+
+    /// A tree over a copy of `bytes`.
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self::new(bytes.to_vec())
+    }
+
+    /// The tree's copy of the memory.
+    pub fn bytes(&self) -> &[u8] {
+        self.memory.bytes()
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.memory.bytes().len()
+    }
+
+    /// Always false (a tree covers at least 64 bytes); here because `len` is.
+    pub fn is_empty(&self) -> bool {
+        self.memory.bytes().is_empty()
+    }
+
+    /// Writes `data` at `offset`, marking the leaves it covers dirty. Panics out of bounds.
+    pub fn write(&mut self, offset: usize, data: &[u8]) {
+        assert!(offset + data.len() <= self.len(), "write out of bounds");
+        self.memory.write(offset as u64, data);
+    }
+
+    /// Brings `[offset, offset + len)` (widened to whole leaves) in line with the same range
+    /// of `memory`, a whole memory of the tree's size, writing only the leaves whose bytes
+    /// differ. Returns how many leaves changed. This is how a recorder follows an engine that
+    /// owns its memory: the comparison is a memcmp, the hashing is done for changed leaves only.
+    pub fn sync(&mut self, memory: &[u8], offset: usize, len: usize) -> usize {
+        assert_eq!(
+            memory.len(),
+            self.len(),
+            "sync from a memory of another size"
+        );
+        const LEAF: usize = LEAF_SIZE as usize;
+        /// Bytes compared at once before looking at single leaves.
+        const BLOCK: usize = 1024;
+        let start = offset / LEAF * LEAF;
+        let end = (offset + len).div_ceil(LEAF) * LEAF;
+        assert!(end <= self.len(), "sync out of bounds");
+        let mut changed = 0;
+        let mut at = start;
+        while at < end {
+            let block_end = (at + BLOCK).min(end);
+            if memory[at..block_end] != self.memory.bytes()[at..block_end] {
+                for leaf in (at..block_end).step_by(LEAF) {
+                    let new = &memory[leaf..leaf + LEAF];
+                    if new != &self.memory.bytes()[leaf..leaf + LEAF] {
+                        self.memory.write(leaf as u64, new);
+                        changed += 1;
+                    }
+                }
+            }
+            at = block_end;
+        }
+        changed
+    }
+
+    /// The root of the memory tree (the `memoryRoot` of the machine state).
+    pub fn root(&mut self) -> Hash {
+        self.memory.root()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +311,24 @@ mod tests {
         m.fill(0, 9, 1 << 10);
         assert!(m.rebuild);
         assert_eq!(m.root(), full_root(&[9; 1 << 10]));
+    }
+
+    #[test]
+    fn tree_sync_writes_only_changed_leaves() {
+        let mut base = vec![0u8; 1 << 12];
+        base[100] = 7;
+        let mut t = MemoryTree::from_bytes(&base);
+        t.root();
+        let mut next = base.clone();
+        next[100] = 8;
+        next[2000] = 1;
+        next[4095] = 3;
+        assert_eq!(t.sync(&next, 90, 5), 0, "outside the changed bytes' leaves");
+        assert_eq!(t.sync(&next, 0, 1 << 12), 3);
+        assert_eq!(t.bytes(), &next[..]);
+        assert_eq!(t.root(), full_root(&next));
+        t.write(5, &[1, 2, 3]);
+        next[5..8].copy_from_slice(&[1, 2, 3]);
+        assert_eq!(t.root(), full_root(&next));
     }
 }

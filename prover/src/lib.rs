@@ -5,6 +5,7 @@ pub mod commitments;
 pub mod dissection;
 pub mod game;
 pub mod model_machine;
+pub mod recorder;
 pub mod trace;
 
 /// A 32-byte keccak256 hash.

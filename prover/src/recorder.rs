@@ -1,0 +1,196 @@
+//! The `--trace` commitment of a run: the step-boundary hash `h_i` after every step of an
+//! engine run (`h_0` = the initial state with the request loaded), committed as a
+//! [`LayerTrace`] (docs/architecture.md, "Data flow", step 3).
+//!
+//! A full memory root of a 2^28-byte machine costs seconds, a step milliseconds, so the
+//! recorder keeps its own [`MemoryTree`] beside the engine and after each step brings over only
+//! the bytes the step can have written (docs/machine.md: at a step boundary every byte is a
+//! function of the semantic state):
+//!
+//! * Control, always (Scratch is not compared: it is zero at every boundary by the machine's
+//!   contract, which every backend's differential tests hold it to, and reading its ~400 KiB
+//!   after each step cost more than the rest of the recorder);
+//! * Hidden after embed, layer and head steps; Logits after head and sample steps; Tokens and
+//!   Output after init and sample steps;
+//! * in Kv, after a layer step, only that layer's K/V rows (and scales) of the chunk's
+//!   positions ([`KvLayout`]).
+//!
+//! Program, Meta, Input and Image never change after the request is loaded. A backend that
+//! wrote outside these ranges would be caught by [`Watch::Full`], which compares the whole
+//! memory after every step (slow: a verification mode for tests and audits).
+
+use veritrace_machine::MemoryTree;
+use veritrace_vm::semantics::layout::{Dims, KvLayout, Layout, Region};
+use veritrace_vm::semantics::step::{
+    PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER, PHASE_SAMPLE,
+};
+use veritrace_vm::{Backend, Engine, Request, RunOutput, StepInfo};
+
+use crate::Hash;
+use crate::model_machine::ModelMachine;
+use crate::trace::{LayerTrace, TraceError};
+
+/// Which bytes the recorder compares after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Watch {
+    /// Only what the step can have written (see the module docs): the production mode.
+    #[default]
+    Touched,
+    /// The whole memory: catches a backend that writes where the machine never does.
+    Full,
+}
+
+/// Records the boundary hashes of one run incrementally.
+#[derive(Debug)]
+pub struct TraceRecorder {
+    tree: MemoryTree,
+    layout: Layout,
+    dims: Dims,
+    kv: KvLayout,
+    machine: ModelMachine,
+    leaves: Vec<Hash>,
+    watch: Watch,
+    changed_leaves: u64,
+}
+
+impl TraceRecorder {
+    /// Starts a trace at a step boundary: `memory` is the machine memory with the request
+    /// loaded and no step run (it yields `h_0`). Costs one full memory root.
+    pub fn new(machine: &ModelMachine, memory: &[u8]) -> Self {
+        Self::with_watch(machine, memory, Watch::Touched)
+    }
+
+    /// [`TraceRecorder::new`] with an explicit [`Watch`].
+    pub fn with_watch(machine: &ModelMachine, memory: &[u8], watch: Watch) -> Self {
+        let layout = Layout::read(memory);
+        let dims = Dims::read(memory);
+        let mut tree = MemoryTree::from_bytes(memory);
+        let leaf0 = machine.boundary_hash(&tree.root());
+        Self {
+            tree,
+            layout,
+            dims,
+            kv: KvLayout::new(&dims),
+            machine: machine.clone(),
+            leaves: vec![leaf0],
+            watch,
+            changed_leaves: 0,
+        }
+    }
+
+    /// Records the boundary after the step `info` (as [`Engine::step`] reports it, read before
+    /// the step ran) left `memory`; returns the new leaf `h_i`.
+    pub fn record(&mut self, info: &StepInfo, memory: &[u8]) -> Hash {
+        match self.watch {
+            Watch::Full => {
+                self.changed_leaves += self.tree.sync(memory, 0, memory.len()) as u64;
+            }
+            Watch::Touched => {
+                for (offset, len) in self.touched(info) {
+                    self.changed_leaves += self.tree.sync(memory, offset, len) as u64;
+                }
+            }
+        }
+        let leaf = self.machine.boundary_hash(&self.tree.root());
+        self.leaves.push(leaf);
+        leaf
+    }
+
+    /// The byte ranges `(offset, len)` the step `info` can have changed.
+    fn touched(&self, info: &StepInfo) -> Vec<(usize, usize)> {
+        let l = &self.layout;
+        let used = self.dims.region_bytes();
+        let region = |r: Region| (l.offset(r), used[r as usize]);
+        let mut out = vec![region(Region::Control)];
+        match info.phase {
+            PHASE_INIT => out.extend([region(Region::Tokens), region(Region::Output)]),
+            PHASE_EMBED => out.push(region(Region::Hidden)),
+            PHASE_LAYER => {
+                out.push(region(Region::Hidden));
+                let base = l.offset(Region::Kv) + info.layer as usize * self.kv.layer_bytes;
+                let (start, n) = (info.chunk_start as usize, info.chunk_len as usize);
+                let kvd = self.dims.kv_dim();
+                let scales = 4 * kvd / 32;
+                out.extend([
+                    (base + self.kv.k + start * kvd, n * kvd),
+                    (base + self.kv.ks + start * scales, n * scales),
+                    (base + self.kv.v + start * kvd, n * kvd),
+                    (base + self.kv.vs + start * scales, n * scales),
+                ]);
+            }
+            PHASE_HEAD => out.extend([region(Region::Hidden), region(Region::Logits)]),
+            PHASE_SAMPLE => out.extend([
+                region(Region::Logits),
+                region(Region::Tokens),
+                region(Region::Output),
+            ]),
+            _ => {}
+        }
+        out
+    }
+
+    /// The boundary hashes so far: `h_0..h_i`.
+    pub fn leaves(&self) -> &[Hash] {
+        &self.leaves
+    }
+
+    /// Steps recorded so far.
+    pub fn step_count(&self) -> u64 {
+        self.leaves.len() as u64 - 1
+    }
+
+    /// The memory root at the last recorded boundary.
+    pub fn memory_root(&mut self) -> Hash {
+        self.tree.root()
+    }
+
+    /// The recorder's copy of the memory at the last recorded boundary.
+    pub fn memory(&self) -> &[u8] {
+        self.tree.bytes()
+    }
+
+    /// Leaves rewritten in the tree since the start (a measure of the incremental work).
+    pub fn changed_leaves(&self) -> u64 {
+        self.changed_leaves
+    }
+
+    /// Commits to the recorded boundary hashes.
+    pub fn finish(self) -> Result<LayerTrace, TraceError> {
+        LayerTrace::new(self.leaves)
+    }
+}
+
+/// Runs `req` on `engine` to the end while recording its layer trace.
+pub fn run_traced<B: Backend>(
+    engine: &mut Engine<B>,
+    machine: &ModelMachine,
+    req: &Request,
+) -> anyhow::Result<(RunOutput, LayerTrace)> {
+    run_traced_with(engine, machine, req, |_, _| {})
+}
+
+/// [`run_traced`] calling `on_step` after every recorded step (for progress reporting).
+pub fn run_traced_with<B: Backend>(
+    engine: &mut Engine<B>,
+    machine: &ModelMachine,
+    req: &Request,
+    mut on_step: impl FnMut(&StepInfo, &[u8]),
+) -> anyhow::Result<(RunOutput, LayerTrace)> {
+    engine.load(req)?;
+    let mut recorder = TraceRecorder::new(machine, engine.memory());
+    loop {
+        let (info, done) = engine.step()?;
+        recorder.record(&info, engine.memory());
+        on_step(&info, engine.memory());
+        if done {
+            break;
+        }
+    }
+    let answer = engine.answer();
+    let output = RunOutput {
+        text: String::from_utf8_lossy(&answer.text).into_owned(),
+        answer,
+        steps: recorder.step_count(),
+    };
+    Ok((output, recorder.finish()?))
+}
