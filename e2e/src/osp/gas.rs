@@ -9,13 +9,13 @@ use std::fmt::Write;
 use veritrace_machine::Machine;
 
 use super::classify::classify;
-use super::evm::{OspEvm, OspEvmError, OspResult};
+use super::evm::{OspCall, OspEvm, OspEvmError, OspResult};
 
 /// The on-chain budget a single one-step proof should stay under.
 pub const PROOF_GAS_LIMIT: u64 = 300_000;
 
 /// Gas of one proven step.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Sample {
     execution: u64,
     total: u64,
@@ -43,12 +43,17 @@ pub struct GasRow {
     pub max_calldata: usize,
     /// Steps whose transaction gas exceeds [`PROOF_GAS_LIMIT`].
     pub over_limit: usize,
+    /// Sum of the execution gas of all steps.
+    pub sum_execution: u64,
+    /// Sum of the transaction gas of all steps.
+    pub sum_total: u64,
 }
 
-/// Samples grouped by `(class, kind)`.
+/// Samples grouped by `(class, kind)`, each group a histogram (distinct gas figures are few,
+/// so tens of millions of steps fit in little memory).
 #[derive(Debug, Default)]
 pub struct GasTable {
-    samples: BTreeMap<(&'static str, String), Vec<Sample>>,
+    samples: BTreeMap<(&'static str, String), BTreeMap<Sample, usize>>,
 }
 
 /// Why a measurement failed.
@@ -99,11 +104,7 @@ impl GasTable {
                     got: call.result,
                 });
             }
-            self.samples.entry(key).or_default().push(Sample {
-                execution: call.execution_gas,
-                total: call.total_gas,
-                calldata: call.calldata_bytes,
-            });
+            self.add(key, &call);
             steps += 1;
             if was_trapped {
                 break;
@@ -115,21 +116,36 @@ impl GasTable {
         Ok(steps)
     }
 
+    /// Records one measured step of class and kind `key` (as [`classify`] gives).
+    pub fn add(&mut self, key: (&'static str, String), call: &OspCall) {
+        let sample = Sample {
+            execution: call.execution_gas,
+            total: call.total_gas,
+            calldata: call.calldata_bytes,
+        };
+        *self
+            .samples
+            .entry(key)
+            .or_default()
+            .entry(sample)
+            .or_default() += 1;
+    }
+
     /// Steps measured so far.
     pub fn steps(&self) -> usize {
-        self.samples.values().map(Vec::len).sum()
+        self.samples.values().flat_map(|h| h.values()).sum()
     }
 
     /// One row per kind, then a summary row (`kind = "*"`) per class, classes in order.
     pub fn rows(&self) -> Vec<GasRow> {
         let mut rows = Vec::new();
-        let mut by_class: BTreeMap<&'static str, Vec<Sample>> = BTreeMap::new();
+        let mut by_class: BTreeMap<&'static str, BTreeMap<Sample, usize>> = BTreeMap::new();
         for ((class, kind), samples) in &self.samples {
             rows.push(row(class, kind.clone(), samples));
-            by_class
-                .entry(class)
-                .or_default()
-                .extend(samples.iter().copied());
+            let merged = by_class.entry(class).or_default();
+            for (&s, &n) in samples {
+                *merged.entry(s).or_default() += n;
+            }
         }
         for (class, samples) in &by_class {
             rows.push(row(class, "*".to_string(), samples));
@@ -176,21 +192,64 @@ impl GasTable {
     }
 }
 
-fn row(class: &'static str, kind: String, samples: &[Sample]) -> GasRow {
+fn row(class: &'static str, kind: String, samples: &BTreeMap<Sample, usize>) -> GasRow {
+    let count: usize = samples.values().sum();
+    // The weighted median: the value at sorted position count / 2.
     let median = |f: fn(&Sample) -> u64| {
-        let mut v: Vec<u64> = samples.iter().map(f).collect();
+        let mut v: Vec<(u64, usize)> = samples.iter().map(|(s, &n)| (f(s), n)).collect();
         v.sort_unstable();
-        v[v.len() / 2]
+        let mut seen = 0;
+        for (x, n) in v {
+            seen += n;
+            if seen > count / 2 {
+                return x;
+            }
+        }
+        0
     };
+    let weighted = |f: fn(&Sample) -> u64| samples.iter().map(|(s, &n)| f(s) * n as u64).sum();
     GasRow {
         class,
         kind,
-        count: samples.len(),
+        count,
         median_execution: median(|s| s.execution),
-        max_execution: samples.iter().map(|s| s.execution).max().unwrap_or(0),
+        max_execution: samples.keys().map(|s| s.execution).max().unwrap_or(0),
         median_total: median(|s| s.total),
-        max_total: samples.iter().map(|s| s.total).max().unwrap_or(0),
-        max_calldata: samples.iter().map(|s| s.calldata).max().unwrap_or(0),
-        over_limit: samples.iter().filter(|s| s.total > PROOF_GAS_LIMIT).count(),
+        max_total: samples.keys().map(|s| s.total).max().unwrap_or(0),
+        max_calldata: samples.keys().map(|s| s.calldata).max().unwrap_or(0),
+        over_limit: samples
+            .iter()
+            .filter(|(s, _)| s.total > PROOF_GAS_LIMIT)
+            .map(|(_, &n)| n)
+            .sum(),
+        sum_execution: weighted(|s| s.execution),
+        sum_total: weighted(|s| s.total),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::{Sample, row};
+
+    #[test]
+    fn the_histogram_gives_weighted_medians_maxima_and_sums() {
+        let s = |execution, total| Sample {
+            execution,
+            total,
+            calldata: 10,
+        };
+        // Gas 1 x3, 5 x1, 9 x1: median 1 (position 2 of 5), sum 3 + 5 + 9.
+        let h = BTreeMap::from([(s(1, 100), 3), (s(5, 500), 1), (s(9, 400_000), 1)]);
+        let r = row("math", "k".to_string(), &h);
+        assert_eq!((r.count, r.median_execution, r.max_execution), (5, 1, 9));
+        assert_eq!(
+            (r.median_total, r.max_total, r.over_limit),
+            (100, 400_000, 1)
+        );
+        assert_eq!((r.sum_execution, r.sum_total), (17, 400_800));
+        let h = BTreeMap::from([(s(1, 1), 1), (s(5, 5), 2)]);
+        assert_eq!(row("math", "k".to_string(), &h).median_execution, 5);
     }
 }
