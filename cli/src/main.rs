@@ -1,5 +1,7 @@
 //! `veritrace`: the one user-facing command line of the project.
 
+mod generate;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -15,6 +17,8 @@ struct Cli {
 enum Command {
     /// Start a local chain, deploy the contracts, register SmolLM2 and tell what happened.
     Demo,
+    /// Run the deterministic engine on a prompt; `--trace` also commits to the run's layer trace.
+    Generate(generate::GenerateArgs),
 }
 
 #[tokio::main]
@@ -27,5 +31,6 @@ async fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Demo => veritrace_e2e::demo::run().await,
+        Command::Generate(args) => generate::run(&args),
     }
 }
