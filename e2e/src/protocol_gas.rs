@@ -120,9 +120,6 @@ fn output_bytes(tokens: usize) -> Vec<u8> {
     out.extend((tokens as u32).to_le_bytes());
     out.extend((text.len() as u32).to_le_bytes());
     out.extend([0u8; 20]);
-    for t in 0..tokens as u32 {
-        out.extend((t * 7 + 3).to_le_bytes());
-    }
     out.extend(text);
     out
 }

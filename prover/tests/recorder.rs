@@ -211,9 +211,10 @@ fn a_tampered_byte_in_any_region_changes_the_leaf() {
             scratch_leaf(&machine, engine.memory()),
             "{region:?}: the full watch recorder is exact"
         );
-        // The production recorder sees a bad byte wherever the step may write: control and
-        // scratch after every step, hidden after an embed step.
-        let watched = matches!(region, Region::Control | Region::Scratch | Region::Hidden);
+        // The production recorder sees a bad byte wherever the step may write: control after
+        // every step, hidden after an embed step. (Scratch is zero at every boundary by the
+        // machine's contract, held by the backends' differential tests, and is not compared.)
+        let watched = matches!(region, Region::Control | Region::Hidden);
         if watched {
             let touched = tampered_leaves(&image, &machine, &req, at, addr, Watch::Touched);
             assert_eq!(

@@ -166,11 +166,22 @@ impl<B: Backend> Engine<B> {
 
     /// The answer currently in the output region.
     pub fn answer(&self) -> Answer {
+        let mem = self.backend.memory();
         let o = self.cx.l.offset(Region::Output);
+        let c = self.cx.l.offset(Region::Control);
+        let n_prompt = (rd_u32(mem, c + ctl::N_PROMPT) as usize).min(self.cx.d.ctx as usize);
+        let t = self.cx.l.offset(Region::Tokens);
         decode_output(
-            &self.backend.memory()[o..o + self.cx.l.size(Region::Output)],
-            self.cx.d.ctx as usize,
+            &mem[o..o + self.cx.l.size(Region::Output)],
+            &mem[t + 4 * n_prompt..t + self.cx.l.size(Region::Tokens)],
         )
+    }
+
+    /// The answer's bytes as the oracle receives them (`header ‖ text`).
+    pub fn output_prefix(&self) -> Vec<u8> {
+        let o = self.cx.l.offset(Region::Output);
+        crate::io::output_prefix(&self.backend.memory()[o..o + self.cx.l.size(Region::Output)])
+            .to_vec()
     }
 
     /// Teacher-forced greedy predictions: element `i` is the argmax of the logits after

@@ -1,7 +1,7 @@
 //! The request-input and answer byte formats (see `docs/machine.md`).
 
 use crate::error::{Result, VmError};
-use crate::semantics::layout::{Dims, INPUT_TOKENS, OUTPUT_TOKENS};
+use crate::semantics::layout::{Dims, INPUT_TOKENS, OUTPUT_TEXT};
 use crate::semantics::step::INPUT_MAGIC;
 use sha3::{Digest, Keccak256};
 
@@ -105,15 +105,21 @@ pub struct Answer {
     pub text: Vec<u8>,
 }
 
-/// Decode the output region (`out` starts at the region's first byte).
-pub fn decode_output(out: &[u8], ctx: usize) -> Answer {
-    let u = |o: usize| u32::from_le_bytes(out[o..o + 4].try_into().expect("4 bytes"));
-    let (status, n, tl) = (u(0), u(4) as usize, u(8) as usize);
-    let tokens = (0..n).map(|i| u(OUTPUT_TOKENS + 4 * i)).collect();
-    let t0 = OUTPUT_TOKENS + 4 * ctx;
+/// Decode an answer: `out` is the output region, `generated` the Tokens region from the first
+/// generated token on (the prompt's `n_prompt` ids skipped).
+pub fn decode_output(out: &[u8], generated: &[u8]) -> Answer {
+    let u = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+    let (status, n, tl) = (u(out, 0), u(out, 4) as usize, u(out, 8) as usize);
     Answer {
         status,
-        tokens,
-        text: out[t0..t0 + tl].to_vec(),
+        tokens: (0..n).map(|i| u(generated, 4 * i)).collect(),
+        text: out[OUTPUT_TEXT..OUTPUT_TEXT + tl].to_vec(),
     }
+}
+
+/// The bytes the oracle receives for a finished answer: the used prefix of the output region,
+/// `header ‖ text` (docs/machine.md, "Answer").
+pub fn output_prefix(out: &[u8]) -> &[u8] {
+    let tl = u32::from_le_bytes(out[8..12].try_into().expect("4 bytes")) as usize;
+    &out[..OUTPUT_TEXT + tl]
 }

@@ -8,9 +8,9 @@ pragma solidity ^0.8.30;
 ///      bytes [32, 64) replaced by the seed, which the oracle derives as
 ///      `keccak256(abi.encode(requestId, userSeed))`; the machine validates everything else.
 ///      Output region, once the machine has finished: `uint32le status ‖ uint32le tokenCount ‖
-///      uint32le textLength ‖ 20 zero bytes ‖ tokenCount × uint32le token id ‖ textLength bytes
-///      of UTF-8`, zeros after; status 0 = still running, 1-3 = finished (end of sequence,
-///      max_tokens, context full), 16 and above = input refused (no tokens, no text).
+///      uint32le textLength ‖ 20 zero bytes ‖ textLength bytes of UTF-8`, zeros after (the
+///      token ids are in the machine's Tokens region); status 0 = still running, 1-3 = finished
+///      (end of sequence, max_tokens, context full), 16 and above = input refused (no text).
 library MachineIO {
     /// @notice Size of the output header in bytes.
     uint256 internal constant OUTPUT_HEADER_BYTES = 32;
@@ -49,9 +49,8 @@ library MachineIO {
         }
         status = _u32le(output, 0);
         if (status == 0) revert OutputNotFinished(status);
-        uint256 tokenCount = _u32le(output, 4);
         textLength = _u32le(output, 8);
-        textStart = OUTPUT_HEADER_BYTES + 4 * tokenCount;
+        textStart = OUTPUT_HEADER_BYTES;
         uint256 expected = textStart + textLength;
         if (output.length != expected) revert MalformedOutput(output.length, expected);
     }

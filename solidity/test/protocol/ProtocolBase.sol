@@ -139,8 +139,6 @@ abstract contract ProtocolBase is Test {
             bytes4(0x02000000), // two tokens
             _le32(n),
             bytes20(0),
-            bytes4(0x2a000000), // token 42
-            bytes4(0x07000000), // token 7
             text
         );
     }

@@ -219,7 +219,7 @@ impl Dims {
         let mut s = [0usize; N_REGIONS];
         s[Region::Control as usize] = CONTROL_BYTES;
         s[Region::Input as usize] = INPUT_TOKENS + 4 * ctx;
-        s[Region::Output as usize] = OUTPUT_TOKENS + 4 * ctx + ctx * self.max_token_bytes as usize;
+        s[Region::Output as usize] = OUTPUT_TEXT + ctx * self.max_token_bytes as usize;
         s[Region::Tokens as usize] = 4 * ctx;
         s[Region::Hidden as usize] = 4 * self.chunk as usize * self.hidden as usize;
         s[Region::Logits as usize] = 4 * self.vocab as usize;
@@ -233,8 +233,10 @@ impl Dims {
 pub const CONTROL_BYTES: usize = 128;
 /// Byte offset of the prompt token ids in the input region.
 pub const INPUT_TOKENS: usize = 64;
-/// Byte offset of the token ids in the output region.
-pub const OUTPUT_TOKENS: usize = 32;
+/// Byte offset of the text in the output region (right after the 32-byte header), so that the
+/// answer a dApp receives on chain is exactly `header ‖ text`, the used prefix of the region.
+/// The generated token ids are in the Tokens region, after the prompt.
+pub const OUTPUT_TEXT: usize = 32;
 
 /// Global tensor directory entries (before the per-layer ones).
 pub const GLOBAL_TENSORS: usize = 8;

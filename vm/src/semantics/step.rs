@@ -7,7 +7,7 @@ use super::ffn::swiglu;
 use super::fixed::{sat_i32, shift_round_i64};
 use super::kernels::{Act, Kernels, Scalar};
 use super::layout::{
-    Dims, INPUT_TOKENS, KIND_Q4, KvLayout, Layout, OUTPUT_TOKENS, Region, Scratch, TensorEntry,
+    Dims, INPUT_TOKENS, KIND_Q4, KvLayout, Layout, OUTPUT_TEXT, Region, Scratch, TensorEntry,
     block_bytes, layer_tensor, tid,
 };
 use super::matmul::{Mat, Out};
@@ -560,14 +560,13 @@ fn sample_step(mem: &mut [u8], cx: &Ctx) {
         wr_u64(mem, c + ctl::RNG + 8 * k, *w);
     }
     mem[lg..lg + cx.l.size(Region::Logits)].fill(0);
-    // Append the token to the sequence and the output.
+    // Append the token to the sequence and its bytes to the output text.
     let n = cx.get(mem, ctl::N_TOKENS) as usize;
     let n_gen = cx.get(mem, ctl::GENERATED) as usize;
     wr_u32(mem, cx.l.offset(Region::Tokens) + 4 * n, tok);
     cx.put(mem, ctl::N_TOKENS, n as u32 + 1);
     cx.put(mem, ctl::GENERATED, n_gen as u32 + 1);
     let o = cx.l.offset(Region::Output);
-    wr_u32(mem, o + OUTPUT_TOKENS + 4 * n_gen, tok);
     wr_u32(mem, o + 4, n_gen as u32 + 1);
     let offs = TensorEntry::read(mem, tid::VOCAB_OFFSETS).offset as usize;
     let bytes = TensorEntry::read(mem, tid::VOCAB_BYTES).offset as usize;
@@ -576,7 +575,7 @@ fn sample_step(mem: &mut [u8], cx: &Ctx) {
         rd_u32(mem, offs + 4 * tok as usize + 4) as usize,
     );
     let tl = cx.get(mem, ctl::TEXT_LEN) as usize;
-    let text = o + OUTPUT_TOKENS + 4 * cx.d.ctx as usize;
+    let text = o + OUTPUT_TEXT;
     mem.copy_within(bytes + b0..bytes + b1, text + tl);
     let tl = tl + (b1 - b0);
     cx.put(mem, ctl::TEXT_LEN, tl as u32);
