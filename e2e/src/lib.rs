@@ -7,5 +7,6 @@ pub mod model;
 pub mod osp;
 pub mod paths;
 pub mod protocol_gas;
+pub mod tx;
 
 pub use chain::{ChainError, LocalChain};

@@ -23,6 +23,7 @@ use veritrace_prover::{
 };
 
 use crate::LocalChain;
+use crate::tx::{event, mined};
 
 /// The size of the disputed request.
 #[derive(Debug, Clone, Copy)]
@@ -122,45 +123,6 @@ fn output_bytes(tokens: usize) -> Vec<u8> {
     out.extend([0u8; 20]);
     out.extend(text);
     out
-}
-
-async fn mined(
-    call: impl std::future::Future<
-        Output = Result<
-            alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
-            alloy::contract::Error,
-        >,
-    >,
-    what: &str,
-) -> Result<TransactionReceipt> {
-    let receipt = call
-        .await
-        .with_context(|| format!("sending {what}"))?
-        .get_receipt()
-        .await?;
-    ensure!(
-        receipt.status(),
-        "{what} reverted (tx {})",
-        receipt.transaction_hash
-    );
-    Ok(receipt)
-}
-
-/// The first event of type `E` in `receipt`.
-fn event<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Result<E> {
-    receipt
-        .inner
-        .logs()
-        .iter()
-        .find_map(|l| l.log_decode::<E>().ok())
-        .map(|l| l.inner.data)
-        .with_context(|| {
-            format!(
-                "no {} event in tx {}",
-                E::SIGNATURE,
-                receipt.transaction_hash
-            )
-        })
 }
 
 /// One party's view of the disputed run: its trace and its machine hashes inside steps.

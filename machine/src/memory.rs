@@ -268,6 +268,19 @@ impl MemoryTree {
     pub fn root(&mut self) -> Hash {
         self.memory.root()
     }
+
+    /// The bottom-up sibling hashes of the region `[offset, offset + 2^log2)` (aligned, at least
+    /// one leaf): with the region's own root they give the memory root. This is what the oracle
+    /// takes to place a request's input or an answer's output in a memory root.
+    pub fn region_siblings(&mut self, offset: usize, log2: u8) -> Vec<Hash> {
+        assert!(
+            (5..=self.memory.size().trailing_zeros() as u8).contains(&log2)
+                && offset.is_multiple_of(1 << log2)
+                && offset + (1 << log2) <= self.len(),
+            "region of 2^{log2} bytes at {offset:#x}"
+        );
+        self.memory.proof((offset / LEAF_SIZE as usize) as u64)[usize::from(log2) - 5..].to_vec()
+    }
 }
 
 #[cfg(test)]

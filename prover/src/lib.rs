@@ -6,6 +6,7 @@ pub mod dissection;
 pub mod game;
 pub mod model_machine;
 pub mod recorder;
+pub mod submission;
 pub mod trace;
 
 /// A 32-byte keccak256 hash.

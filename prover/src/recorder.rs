@@ -154,6 +154,12 @@ impl TraceRecorder {
         self.changed_leaves
     }
 
+    /// The bottom-up siblings of a region in the current memory (see
+    /// [`MemoryTree::region_siblings`]); at the end of a run, of the Output region.
+    pub fn region_siblings(&mut self, offset: usize, log2: u8) -> Vec<Hash> {
+        self.tree.region_siblings(offset, log2)
+    }
+
     /// Commits to the recorded boundary hashes.
     pub fn finish(self) -> Result<LayerTrace, TraceError> {
         LayerTrace::new(self.leaves)

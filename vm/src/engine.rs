@@ -113,6 +113,19 @@ impl<B: Backend> Engine<B> {
         Ok(())
     }
 
+    /// Reset and write raw input-region bytes, exactly as the chain derived them (the machine
+    /// itself validates them: a malformed input finishes the run with an error status).
+    /// Panics if `input` is larger than the Input region.
+    pub fn load_input(&mut self, input: &[u8]) {
+        self.reset();
+        let o = self.cx.l.offset(Region::Input);
+        assert!(
+            input.len() <= self.cx.l.size(Region::Input),
+            "input larger than its region"
+        );
+        self.backend.memory_mut()[o..o + input.len()].copy_from_slice(input);
+    }
+
     /// What the next step will run (read from the control record).
     pub fn next_step(&self) -> StepInfo {
         let mem = self.backend.memory();
