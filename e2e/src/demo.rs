@@ -49,7 +49,7 @@ pub async fn run() -> Result<()> {
     let model = registered_model(&gguf, "SmolLM2-135M-Instruct")?;
     println!(
         "      imported, canonical program flattened ({} instructions) and roots computed in {:.1} s",
-        model.machine.program().code().len(),
+        model.served.machine.program().code().len(),
         model.prepare_secs
     );
     let registry = ModelRegistry::new(deployment.registry, provider);

@@ -10,6 +10,7 @@ use alloy::primitives::B256;
 use anyhow::{Context, Result};
 use veritrace_contracts::ModelRegistry;
 use veritrace_prover::model_machine::ModelMachine;
+use veritrace_prover::submission::ServedModel;
 use veritrace_vm::ModelImage;
 use veritrace_vm::image::ImportOptions;
 use veritrace_vm::semantics::layout::Region;
@@ -20,10 +21,8 @@ use veritrace_vm::tokenizer::Tokenizer;
 pub struct RegisteredModel {
     /// The spec sent to `ModelRegistry.register`.
     pub spec: ModelRegistry::ModelSpec,
-    /// The deterministic image.
-    pub image: ModelImage,
-    /// The canonical program flattened for this model.
-    pub machine: ModelMachine,
+    /// The image and its machine, as an executor serves them (the image root computed once).
+    pub served: ServedModel,
     /// Seconds spent importing the GGUF file and computing the roots.
     pub prepare_secs: f64,
 }
@@ -35,11 +34,11 @@ pub fn registered_model(gguf: &Path, name: &str) -> Result<RegisteredModel> {
         .with_context(|| format!("importing {} (run `make model`)", gguf.display()))?;
     let tokenizer = Tokenizer::from_gguf_file(gguf).context("reading the tokenizer")?;
     let machine = ModelMachine::new(&image).context("flattening the canonical program")?;
-    let l = &image.layout;
-    let d = &image.dims;
+    let served = ServedModel::new(image, machine);
+    let (l, d, machine) = (&served.image.layout, &served.image.dims, &served.machine);
     let spec = ModelRegistry::ModelSpec {
         programRoot: B256::from(machine.program_root()),
-        imageRoot: B256::from(machine.image_root(&image)),
+        imageRoot: B256::from(served.image_root()),
         initialGlobalsHash: B256::from(machine.program().initial_globals_hash()),
         tokenizerHash: B256::from(tokenizer.hash()?),
         layout: ModelRegistry::Layout {
@@ -58,8 +57,7 @@ pub fn registered_model(gguf: &Path, name: &str) -> Result<RegisteredModel> {
     };
     Ok(RegisteredModel {
         spec,
-        image,
-        machine,
+        served,
         prepare_secs: started.elapsed().as_secs_f64(),
     })
 }

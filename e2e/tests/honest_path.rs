@@ -11,7 +11,6 @@ use veritrace_contracts::{
 use veritrace_e2e::model::registered_model;
 use veritrace_e2e::tx::{advance_time, event, mined};
 use veritrace_e2e::{LocalChain, paths};
-use veritrace_prover::submission::ServedModel;
 use veritrace_vm::native::FastNative;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Engine, Request};
@@ -55,8 +54,7 @@ async fn a_chat_request_is_answered_finalized_and_delivered() {
     let requested = event::<InferenceOracle::InferenceRequested>(&receipt).unwrap();
 
     // The executor: the input region is the body with the derived seed in bytes [32, 64).
-    let served = ServedModel::new(model.image.clone(), model.machine.clone());
-    assert_eq!(served.image_root(), model.spec.imageRoot.0);
+    let served = &model.served;
     let input = [&body[..32], requested.seed.as_slice(), &body[64..]].concat();
     let mut engine = Engine::with_backend(FastNative::new(served.image.initial_memory()));
     let submission = served.execute(&mut engine, &input).unwrap();

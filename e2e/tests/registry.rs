@@ -120,12 +120,14 @@ async fn the_real_model_registers_with_its_real_roots_and_the_game_uses_the_real
     let model = registered_model(&paths::smollm2_gguf(), "SmolLM2-135M-Instruct").unwrap();
     let spec = &model.spec;
     // The roots are what the machine computes, not placeholders.
-    assert_eq!(spec.programRoot.0, model.machine.program_root());
+    let (machine, image) = (&model.served.machine, &model.served.image);
+    assert_eq!(spec.programRoot.0, machine.program_root());
     assert_eq!(
         spec.initialGlobalsHash.0,
-        model.machine.program().initial_globals_hash()
+        machine.program().initial_globals_hash()
     );
-    assert_eq!(spec.imageRoot.0, model.machine.image_root(&model.image));
+    // Recomputed from scratch, independently of the served model's tree.
+    assert_eq!(spec.imageRoot.0, machine.image_root(image));
     assert_eq!(spec.layout.memoryLog2, 28);
 
     let chain = LocalChain::start().expect("anvil starts");

@@ -180,9 +180,21 @@ pub fn run_traced_with<B: Backend>(
     engine: &mut Engine<B>,
     machine: &ModelMachine,
     req: &Request,
-    mut on_step: impl FnMut(&StepInfo, &[u8]),
+    on_step: impl FnMut(&StepInfo, &[u8]),
 ) -> anyhow::Result<(RunOutput, LayerTrace)> {
     engine.load(req)?;
+    let (output, recorder) = record_loaded(engine, machine, on_step)?;
+    Ok((output, recorder.finish()?))
+}
+
+/// Runs an engine whose request is already loaded to the end while recording its layer trace;
+/// returns the answer and the recorder (whose memory tree still holds the final memory, for
+/// region proofs), calling `on_step` after every recorded step.
+pub fn record_loaded<B: Backend>(
+    engine: &mut Engine<B>,
+    machine: &ModelMachine,
+    mut on_step: impl FnMut(&StepInfo, &[u8]),
+) -> anyhow::Result<(RunOutput, TraceRecorder)> {
     let mut recorder = TraceRecorder::new(machine, engine.memory());
     loop {
         let (info, done) = engine.step()?;
@@ -198,5 +210,5 @@ pub fn run_traced_with<B: Backend>(
         answer,
         steps: recorder.step_count(),
     };
-    Ok((output, recorder.finish()?))
+    Ok((output, recorder))
 }

@@ -8,7 +8,7 @@ use veritrace_vm::{Backend, Engine, ModelImage, RunOutput};
 
 use crate::Hash;
 use crate::model_machine::ModelMachine;
-use crate::recorder::TraceRecorder;
+use crate::recorder::record_loaded;
 use crate::trace::LayerTrace;
 
 /// A model as an executor serves it: its machine and the siblings of the (empty) input region
@@ -71,26 +71,13 @@ impl ServedModel {
         input: &[u8],
     ) -> anyhow::Result<Submission> {
         engine.load_input(input);
-        let mut recorder = TraceRecorder::new(&self.machine, engine.memory());
-        loop {
-            let (info, done) = engine.step()?;
-            recorder.record(&info, engine.memory());
-            if done {
-                break;
-            }
-        }
+        let (run, mut recorder) = record_loaded(engine, &self.machine, |_, _| {})?;
         let l = &self.image.layout;
         let output_siblings = recorder.region_siblings(
             l.offset(Region::Output),
             l.log2s[Region::Output as usize] as u8,
         );
         let final_memory_root = recorder.memory_root();
-        let answer = engine.answer();
-        let run = RunOutput {
-            text: String::from_utf8_lossy(&answer.text).into_owned(),
-            answer,
-            steps: recorder.step_count(),
-        };
         Ok(Submission {
             run,
             output: engine.output_prefix(),
