@@ -25,6 +25,14 @@ pub enum SourceError {
     /// The layer trace has no such leaf or node.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The step is not one of `1..=N`.
+    #[error("step {step} is outside the trace's steps 1..={step_count}")]
+    StepOutOfRange {
+        /// The step asked for.
+        step: u64,
+        /// N, the trace's number of steps.
+        step_count: u64,
+    },
     /// Re-executing the step failed.
     #[error("cannot re-execute step {step}: {reason}")]
     Execution {

@@ -5,6 +5,7 @@ pub mod commitments;
 pub mod dissection;
 pub mod game;
 pub mod model_machine;
+pub mod real_source;
 pub mod recorder;
 pub mod submission;
 pub mod trace;

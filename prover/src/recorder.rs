@@ -96,6 +96,15 @@ impl TraceRecorder {
         leaf
     }
 
+    /// Brings the byte ranges `(offset, len)` of `memory` into the tree without recording a
+    /// leaf: for edits made at a boundary outside a step (see [`record_loaded_edited`]), which
+    /// the next [`TraceRecorder::record`] then covers.
+    pub fn sync(&mut self, memory: &[u8], ranges: &[(usize, usize)]) {
+        for &(offset, len) in ranges {
+            self.changed_leaves += self.tree.sync(memory, offset, len) as u64;
+        }
+    }
+
     /// The byte ranges `(offset, len)` the step `info` can have changed.
     fn touched(&self, info: &StepInfo) -> Vec<(usize, usize)> {
         let l = &self.layout;
@@ -193,11 +202,31 @@ pub fn run_traced_with<B: Backend>(
 pub fn record_loaded<B: Backend>(
     engine: &mut Engine<B>,
     machine: &ModelMachine,
+    on_step: impl FnMut(&StepInfo, &[u8]),
+) -> anyhow::Result<(RunOutput, TraceRecorder)> {
+    record_loaded_edited(engine, machine, |_, _, _| Vec::new(), on_step)
+}
+
+/// [`record_loaded`] with `edit` called at every step boundary, before that boundary's leaf
+/// is recorded: `edit(boundary, done, memory)` may change the engine's memory and returns the
+/// byte ranges `(offset, len)` it changed, which the recorder syncs as well (a step's own
+/// writes are synced as in [`record_loaded`]). Boundary 0 is the exception: it is edited after
+/// leaf 0 is recorded, so `h_0` stays the loaded request the oracle checks. `done` tells the
+/// last boundary. The run then carries on from the edited memory: this is how a party tells a
+/// self-consistent lie ([`crate::real_source::Lie`]); the honest run edits nothing.
+pub fn record_loaded_edited<B: Backend>(
+    engine: &mut Engine<B>,
+    machine: &ModelMachine,
+    mut edit: impl FnMut(u64, bool, &mut [u8]) -> Vec<(usize, usize)>,
     mut on_step: impl FnMut(&StepInfo, &[u8]),
 ) -> anyhow::Result<(RunOutput, TraceRecorder)> {
     let mut recorder = TraceRecorder::new(machine, engine.memory());
+    let edited = edit(0, false, engine.memory_mut());
+    recorder.sync(engine.memory(), &edited);
     loop {
         let (info, done) = engine.step()?;
+        let edited = edit(recorder.step_count() + 1, done, engine.memory_mut());
+        recorder.sync(engine.memory(), &edited);
         recorder.record(&info, engine.memory());
         on_step(&info, engine.memory());
         if done {

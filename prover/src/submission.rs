@@ -8,7 +8,7 @@ use veritrace_vm::{Backend, Engine, ModelImage, RunOutput};
 
 use crate::Hash;
 use crate::model_machine::ModelMachine;
-use crate::recorder::record_loaded;
+use crate::recorder::record_loaded_edited;
 use crate::trace::LayerTrace;
 
 /// A model as an executor serves it: its machine and the siblings of the (empty) input region
@@ -70,8 +70,20 @@ impl ServedModel {
         engine: &mut Engine<B>,
         input: &[u8],
     ) -> anyhow::Result<Submission> {
+        self.execute_edited(engine, input, |_, _, _| Vec::new())
+    }
+
+    /// [`ServedModel::execute`] with `edit` applied at every step boundary (see
+    /// [`record_loaded_edited`]): the submission of a run that departs from the honest one,
+    /// whose output, final memory root and siblings are those of the edited memory.
+    pub fn execute_edited<B: Backend>(
+        &self,
+        engine: &mut Engine<B>,
+        input: &[u8],
+        edit: impl FnMut(u64, bool, &mut [u8]) -> Vec<(usize, usize)>,
+    ) -> anyhow::Result<Submission> {
         engine.load_input(input);
-        let (run, mut recorder) = record_loaded(engine, &self.machine, |_, _| {})?;
+        let (run, mut recorder) = record_loaded_edited(engine, &self.machine, edit, |_, _| {})?;
         let l = &self.image.layout;
         let output_siblings = recorder.region_siblings(
             l.offset(Region::Output),

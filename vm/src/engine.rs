@@ -94,6 +94,12 @@ impl<B: Backend> Engine<B> {
         self.backend.memory()
     }
 
+    /// The whole memory, writable: for a party that edits a step boundary on purpose (the
+    /// lying runs of the prover's attack tests and demo) or for tests.
+    pub fn memory_mut(&mut self) -> &mut [u8] {
+        self.backend.memory_mut()
+    }
+
     /// Back to the initial memory (image loaded, everything else zero).
     pub fn reset(&mut self) {
         let mem = self.backend.memory_mut();
