@@ -207,11 +207,10 @@ pub struct RunSource<B: Backend> {
 
 impl<B: Backend> std::fmt::Debug for RunSource<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cached = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.as_ref().map(|c| (c.step, c.trace.len(), c.trace.snapshots())));
+        let cached = self.cache.lock().ok().and_then(|c| {
+            c.as_ref()
+                .map(|c| (c.step, c.trace.len(), c.trace.snapshots()))
+        });
         f.debug_struct("RunSource")
             .field("lie", &self.lie)
             .field("step_count", &self.trace.step_count())
