@@ -1,1 +1,556 @@
-//! The watchtower of veritrace: follows submitted results, re-runs them and disputes mismatches.
+//! The watchtower of veritrace: follows submitted answers for the models it serves, re-runs
+//! each with a fast backend, and on a mismatch confirms its own run with the canonical wasm
+//! program before it bonds a challenge; then plays the game to the end on its own. Answers wait
+//! in a bounded queue; a clear warning is logged when the queue is full or an answer's challenge
+//! window would close before its turn comes.
+
+pub mod verify;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::rpc::types::Log;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use veritrace_contracts::InferenceOracle;
+use veritrace_prover::chain::Chain;
+use veritrace_prover::chain::driver::{self, Progress, Role};
+use veritrace_prover::daemon::{
+    self, CommonConfig, GameOutcome, GameRecord, Models, Shutdown, decode, input_region,
+};
+use veritrace_prover::game::TraceSource;
+use veritrace_prover::metrics::Metrics;
+use veritrace_prover::real_source::Lie;
+use veritrace_prover::store::{Batch, Store};
+
+use verify::{BackendKind, Claim, DeviceKind, own_run};
+
+/// The challenger's configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengerConfig {
+    /// Connection, state, key, models.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// Backend of the re-runs.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// Device of the candle backend.
+    #[serde(default)]
+    pub device: DeviceKind,
+    /// Confirm a mismatch with the canonical wasm program before challenging.
+    #[serde(default = "yes")]
+    pub confirm_with_wasm: bool,
+    /// Answers that may wait for verification before the challenger reports falling behind.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// Challenge with a forged view of every run (tests and demos only: a lying challenger).
+    #[serde(default)]
+    pub lie_tamper_step: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_queue() -> usize {
+    16
+}
+
+/// Where one request's current answer stands for the challenger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Watch {
+    /// Requested, not answered yet.
+    Requested,
+    /// An answer waits for verification.
+    Queued {
+        /// The answer.
+        answer_index: u32,
+        /// Its claim: trace root, N, final memory root.
+        claim: (B256, u64, B256),
+    },
+    /// Our run agrees with the answer.
+    Agreed {
+        /// The answer.
+        answer_index: u32,
+    },
+    /// We challenged it.
+    Challenged {
+        /// The answer.
+        answer_index: u32,
+        /// Our game.
+        game_id: u64,
+    },
+    /// Our fast run disagreed but the wasm program did not confirm it: no bond risked.
+    NotConfirmed {
+        /// The answer.
+        answer_index: u32,
+    },
+    /// The answer's window closed (or it was settled) before we could act.
+    Missed {
+        /// The answer.
+        answer_index: u32,
+    },
+    /// Final or cancelled.
+    Done,
+}
+
+/// The challenger's record of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Registered model.
+    pub model_id: B256,
+    /// The input region the oracle derived.
+    pub input: Vec<u8>,
+    /// Where its current answer stands.
+    pub watch: Watch,
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    request_id: B256,
+    answer_index: u32,
+    claim: Claim,
+}
+
+type Sources = Arc<Mutex<HashMap<B256, Arc<dyn TraceSource + Send + Sync>>>>;
+
+/// Everything the verifier task and the game loop share.
+#[derive(Clone)]
+struct Shared {
+    chain: Chain,
+    store: Arc<Store>,
+    models: Models,
+    config: ChallengerConfig,
+    sources: Sources,
+    in_flight: Arc<Mutex<HashSet<B256>>>,
+    bond: U256,
+    window: u64,
+}
+
+/// A running challenger.
+pub struct Challenger {
+    shared: Shared,
+    jobs: mpsc::Sender<Job>,
+    receiver: Option<mpsc::Receiver<Job>>,
+}
+
+impl std::fmt::Debug for Challenger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Challenger")
+            .field("me", &self.shared.chain.me)
+            .field("backend", &self.shared.config.backend)
+            .finish()
+    }
+}
+
+impl Challenger {
+    /// A challenger on `chain` watching `models` with state in `store`.
+    pub async fn new(
+        chain: Chain,
+        store: Store,
+        models: Models,
+        config: ChallengerConfig,
+    ) -> Result<Self> {
+        let oracle = chain.oracle();
+        let bond = chain
+            .read("reading the challenger bond", || async {
+                Ok(oracle.challengerBond().call().await?)
+            })
+            .await?;
+        let window = chain
+            .read("reading the challenge window", || async {
+                Ok(oracle.challengeWindow().call().await?)
+            })
+            .await?;
+        if config.lie_tamper_step.is_some() {
+            tracing::warn!("this challenger LIES on purpose (test/demo mode)");
+        }
+        let (jobs, receiver) = mpsc::channel(config.queue.max(1));
+        Ok(Self {
+            shared: Shared {
+                chain,
+                store: Arc::new(store),
+                models,
+                config,
+                sources: Arc::default(),
+                in_flight: Arc::default(),
+                bond,
+                window,
+            },
+            jobs,
+            receiver: Some(receiver),
+        })
+    }
+
+    /// Runs until `shutdown`: the verifier task and the event/game loop.
+    pub async fn run(mut self, shutdown: Shutdown) {
+        let receiver = self.receiver.take().expect("run once");
+        let verifier = tokio::spawn(verifier(self.shared.clone(), receiver));
+        let (interval, retry) = (
+            self.shared.config.common.poll_interval(),
+            self.shared.chain.retry,
+        );
+        daemon::poll_loop("challenger", interval, retry, shutdown, &mut self).await;
+        verifier.abort();
+    }
+
+    /// One round: read new events, queue answers to verify, play open games.
+    pub async fn tick(&mut self) -> Result<()> {
+        let s = &self.shared;
+        let me = s.chain.me;
+        let metrics = s.chain.metrics.clone();
+        daemon::sync_events(
+            &s.chain,
+            &s.store,
+            s.config.common.start_block,
+            |batch, log| apply_event(batch, log, me, &s.models, &metrics),
+        )
+        .await?;
+        self.queue_answers()?;
+        self.play_games().await
+    }
+
+    fn queue_answers(&mut self) -> Result<()> {
+        let s = &self.shared;
+        let mut in_flight = s.in_flight.lock().expect("lock");
+        for (request_id, record) in s.store.requests::<RequestRecord>()? {
+            let Watch::Queued {
+                answer_index,
+                claim,
+            } = record.watch
+            else {
+                continue;
+            };
+            if in_flight.contains(&request_id) {
+                continue;
+            }
+            let job = Job {
+                request_id,
+                answer_index,
+                claim: Claim {
+                    trace_root: claim.0.0,
+                    step_count: claim.1,
+                    final_memory_root: claim.2.0,
+                },
+            };
+            match self.jobs.try_send(job) {
+                Ok(()) => {
+                    in_flight.insert(request_id);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        queued = in_flight.len(),
+                        "FALLING BEHIND: the verification queue is full; answers wait for a free slot"
+                    );
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => anyhow::bail!("the verifier stopped"),
+            }
+        }
+        s.chain.metrics.queue_depth.set(in_flight.len() as i64);
+        Ok(())
+    }
+
+    async fn play_games(&mut self) -> Result<()> {
+        let s = &self.shared;
+        let games = s.store.games::<GameRecord>()?;
+        let open = games
+            .iter()
+            .filter(|(_, g)| g.outcome == GameOutcome::Open)
+            .count();
+        s.chain.metrics.disputes_open.set(open as i64);
+        for (game_id, record) in games {
+            if record.outcome != GameOutcome::Open {
+                continue;
+            }
+            let source = s.source_for(record.request_id).await?;
+            match driver::advance(&s.chain, Role::Challenger, game_id, source).await? {
+                Progress::Moved { action, gas } => {
+                    tracing::info!(game = game_id, %action, gas, "move");
+                }
+                Progress::Waiting => {}
+                Progress::Over { won, cancelled } => {
+                    let outcome = match (cancelled, won) {
+                        (true, _) => GameOutcome::Cancelled,
+                        (false, true) => GameOutcome::Won,
+                        (false, false) => GameOutcome::Lost,
+                    };
+                    tracing::info!(game = game_id, ?outcome, "dispute over");
+                    s.store.write(|b| {
+                        b.put_game(
+                            game_id,
+                            &GameRecord {
+                                outcome,
+                                ..record.clone()
+                            },
+                        )
+                    })?;
+                    s.sources.lock().expect("lock").remove(&record.request_id);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn lie(&self) -> Option<Lie> {
+        self.config
+            .lie_tamper_step
+            .map(|step| Lie::TamperHidden { step })
+    }
+
+    /// Our view of a request's run: cached from verification, or recomputed (after a restart).
+    async fn source_for(&self, request_id: B256) -> Result<Arc<dyn TraceSource + Send + Sync>> {
+        if let Some(source) = self.sources.lock().expect("lock").get(&request_id) {
+            return Ok(source.clone());
+        }
+        let record: RequestRecord = self
+            .store
+            .request(&request_id)?
+            .context("a game over a request we have no record of")?;
+        tracing::info!(request = %request_id, "re-running a disputed request (after a restart)");
+        let served = self
+            .models
+            .get(&record.model_id)
+            .context("model not served")?
+            .clone();
+        let (backend, device, lie) = (self.config.backend, self.config.device, self.lie());
+        let run = tokio::task::spawn_blocking(move || {
+            own_run(served, &record.input, backend, device, lie)
+        })
+        .await??;
+        self.sources
+            .lock()
+            .expect("lock")
+            .insert(request_id, run.source.clone());
+        Ok(run.source)
+    }
+
+    fn set_watch(&self, request_id: B256, watch: Watch) -> Result<()> {
+        self.store.write(|b| {
+            if let Some(mut record) = b.request::<RequestRecord>(&request_id)? {
+                record.watch = watch;
+                b.put_request(&request_id, &record)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Verifies one answer and challenges it if it is wrong.
+    async fn verify(&self, job: &Job) -> Result<()> {
+        let record: RequestRecord = self
+            .store
+            .request(&job.request_id)?
+            .context("a queued answer without its request")?;
+        let answer = daemon::answer(&self.chain, job.request_id, job.answer_index).await?;
+        let closes_at = answer.submittedAt + self.window;
+        let now = self.chain.head().await?.timestamp;
+        if now >= closes_at || answer.rejected {
+            tracing::error!(request = %job.request_id, "MISSED: the answer's challenge window closed (or it was settled) before verification");
+            return self.set_watch(
+                job.request_id,
+                Watch::Missed {
+                    answer_index: job.answer_index,
+                },
+            );
+        }
+        let served = self
+            .models
+            .get(&record.model_id)
+            .context("model not served")?
+            .clone();
+        let (backend, device, lie) = (self.config.backend, self.config.device, self.lie());
+        let input = record.input.clone();
+        let run = {
+            let served = served.clone();
+            tokio::task::spawn_blocking(move || own_run(served, &input, backend, device, lie))
+                .await??
+        };
+        self.chain.metrics.inference_seconds.observe(run.secs);
+        self.chain.metrics.processed.inc();
+        let left = closes_at.saturating_sub(self.chain.head().await?.timestamp);
+        if run.agrees_with(&job.claim) {
+            tracing::info!(request = %job.request_id, secs = run.secs, "answer verified: it matches our run");
+            return self.set_watch(
+                job.request_id,
+                Watch::Agreed {
+                    answer_index: job.answer_index,
+                },
+            );
+        }
+        self.chain.metrics.mismatches.inc();
+        tracing::warn!(request = %job.request_id, detect_secs = run.secs, window_left = left,
+            ours = %B256::from(run.submission.trace.root()), claimed = %B256::from(job.claim.trace_root),
+            "answer DIFFERS from our run");
+        if self.config.confirm_with_wasm && self.config.lie_tamper_step.is_none() {
+            let input = record.input.clone();
+            let expected = run.submission.trace.root();
+            let (confirmed, secs) = tokio::task::spawn_blocking(move || {
+                verify::confirm_with_wasm(&served, &input, &expected)
+            })
+            .await??;
+            if !confirmed {
+                tracing::error!(request = %job.request_id, "our fast backend DISAGREES with the canonical wasm program: not challenging");
+                return self.set_watch(
+                    job.request_id,
+                    Watch::NotConfirmed {
+                        answer_index: job.answer_index,
+                    },
+                );
+            }
+            tracing::info!(request = %job.request_id, secs, "the canonical wasm program confirms our run");
+        }
+        let oracle = self.chain.oracle();
+        let receipt = match self
+            .chain
+            .send(
+                "challenge",
+                oracle.challenge(job.request_id).value(self.bond).send(),
+            )
+            .await
+        {
+            Ok(receipt) => receipt,
+            Err(error) => {
+                let answer = daemon::answer(&self.chain, job.request_id, job.answer_index).await?;
+                if answer.rejected || self.chain.head().await?.timestamp >= closes_at {
+                    tracing::warn!(request = %job.request_id, "too late to challenge: already rejected or the window closed");
+                    return self.set_watch(
+                        job.request_id,
+                        Watch::Missed {
+                            answer_index: job.answer_index,
+                        },
+                    );
+                }
+                return Err(error);
+            }
+        };
+        let challenged =
+            veritrace_prover::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)?;
+        let game_id = u64::try_from(challenged.gameId).context("game id past u64")?;
+        tracing::warn!(request = %job.request_id, game = game_id, gas = receipt.gas_used, "CHALLENGED");
+        self.sources
+            .lock()
+            .expect("lock")
+            .insert(job.request_id, run.source);
+        self.store.write(|b| {
+            if let Some(mut record) = b.request::<RequestRecord>(&job.request_id)? {
+                record.watch = Watch::Challenged {
+                    answer_index: job.answer_index,
+                    game_id,
+                };
+                b.put_request(&job.request_id, &record)?;
+            }
+            b.put_game(
+                game_id,
+                &GameRecord {
+                    request_id: job.request_id,
+                    answer_index: job.answer_index,
+                    outcome: GameOutcome::Open,
+                },
+            )
+        })
+    }
+}
+
+/// Verifies queued answers one at a time (the CPU is the bottleneck).
+async fn verifier(shared: Shared, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        if let Err(error) = shared.verify(&job).await {
+            tracing::warn!(request = %job.request_id, "verification failed, will retry: {error:#}");
+        }
+        shared
+            .in_flight
+            .lock()
+            .expect("lock")
+            .remove(&job.request_id);
+    }
+}
+
+/// Applies one chain event to the challenger's records.
+fn apply_event(
+    batch: &mut Batch<'_>,
+    log: &Log,
+    me: Address,
+    models: &Models,
+    metrics: &Metrics,
+) -> Result<()> {
+    use InferenceOracle as O;
+    if let Some(e) = decode::<O::InferenceRequested>(log) {
+        if !models.contains_key(&e.modelId)
+            || batch.request::<RequestRecord>(&e.requestId)?.is_some()
+        {
+            return Ok(());
+        }
+        if let Ok(input) = input_region(&e.seed, &e.body) {
+            batch.put_request(
+                &e.requestId,
+                &RequestRecord {
+                    model_id: e.modelId,
+                    input,
+                    watch: Watch::Requested,
+                },
+            )?;
+        }
+    } else if let Some(e) = decode::<O::AnswerSubmitted>(log) {
+        if let Some(mut record) = batch.request::<RequestRecord>(&e.requestId)? {
+            metrics.seen.inc();
+            record.watch = Watch::Queued {
+                answer_index: e.answerIndex,
+                claim: (
+                    e.claim.traceRoot,
+                    e.claim.stepCount,
+                    e.claim.finalMemoryRoot,
+                ),
+            };
+            batch.put_request(&e.requestId, &record)?;
+        }
+    } else if let Some(e) = decode::<O::AnswerChallenged>(log) {
+        if e.challenger == me {
+            let id = u64::try_from(e.gameId).context("game id past u64")?;
+            if batch.game::<GameRecord>(id)?.is_none() {
+                batch.put_game(
+                    id,
+                    &GameRecord {
+                        request_id: e.requestId,
+                        answer_index: e.answerIndex,
+                        outcome: GameOutcome::Open,
+                    },
+                )?;
+            }
+        }
+    } else if let Some(e) = decode::<O::DisputeResolved>(log) {
+        let id = u64::try_from(e.gameId).context("game id past u64")?;
+        if let Some(record) = batch.game::<GameRecord>(id)? {
+            let outcome = match (e.moot, e.executorWon) {
+                (true, _) => GameOutcome::Cancelled,
+                (false, true) => {
+                    metrics.disputes_lost.inc();
+                    GameOutcome::Lost
+                }
+                (false, false) => {
+                    metrics.disputes_won.inc();
+                    GameOutcome::Won
+                }
+            };
+            batch.put_game(id, &GameRecord { outcome, ..record })?;
+        }
+    } else if let Some(e) = decode::<O::RequestFinalized>(log)
+        .map(|e| e.requestId)
+        .or_else(|| decode::<O::RequestCancelled>(log).map(|e| e.requestId))
+        && let Some(mut record) = batch.request::<RequestRecord>(&e)?
+    {
+        record.watch = Watch::Done;
+        batch.put_request(&e, &record)?;
+    }
+    Ok(())
+}
+
+impl daemon::Round for Challenger {
+    async fn round(&mut self) -> Result<()> {
+        self.tick().await
+    }
+}

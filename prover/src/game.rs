@@ -140,7 +140,7 @@ pub enum MoveError {
 /// The executor's move in `game`, or `None` when it is not the executor's turn.
 pub fn executor_move(
     game: &GameView,
-    source: &impl TraceSource,
+    source: &(impl TraceSource + ?Sized),
 ) -> Result<Option<Move>, MoveError> {
     let trace = source.layer_trace();
     Ok(Some(match game.phase {
@@ -177,7 +177,7 @@ pub fn executor_move(
 pub fn challenger_move(
     game: &GameView,
     theirs: &[Hash],
-    source: &impl TraceSource,
+    source: &(impl TraceSource + ?Sized),
 ) -> Result<Option<Move>, MoveError> {
     Ok(Some(match game.phase {
         Phase::TracePick => {
@@ -213,7 +213,7 @@ pub fn challenger_move(
 }
 
 fn hashes_at(
-    source: &impl TraceSource,
+    source: &(impl TraceSource + ?Sized),
     step: u64,
     points: &[u64],
 ) -> Result<Vec<Hash>, SourceError> {

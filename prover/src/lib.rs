@@ -1,12 +1,18 @@
 //! The executor of veritrace: runs requested inferences, commits to their layer traces and
 //! answers disputes. Built on [`veritrace_vm`].
 
+pub mod chain;
 pub mod commitments;
+pub mod daemon;
 pub mod dissection;
+pub mod executor;
 pub mod game;
+pub mod metrics;
 pub mod model_machine;
 pub mod real_source;
 pub mod recorder;
+pub mod registration;
+pub mod store;
 pub mod submission;
 pub mod trace;
 

@@ -28,7 +28,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use candle_core::{Device, Tensor};
+pub use candle_core::Device;
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 use crate::backend::Backend;

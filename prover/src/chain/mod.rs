@@ -1,0 +1,196 @@
+//! The chain side of a party (executor or challenger): one signing connection to the node and
+//! the deployed contracts, transactions that must succeed, event logs, and the dispute-game
+//! driver. RPC reads retry transient faults ([`retry`]); daemons re-decide their writes from
+//! the chain state after a fault instead of resending blindly.
+
+pub mod driver;
+pub mod retry;
+
+use std::time::Duration;
+
+use alloy::network::{Ethereum, EthereumWallet};
+use alloy::primitives::Address;
+use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::rpc::types::{Filter, Log, TransactionReceipt};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result, ensure};
+use veritrace_contracts::{DisputeGame, InferenceOracle};
+
+use crate::metrics::Metrics;
+use retry::{RetryPolicy, with_retry};
+
+/// A party's connection: who it is, where the contracts are, how it retries.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Provider that signs with the party's key.
+    pub provider: DynProvider,
+    /// The party's address.
+    pub me: Address,
+    /// The `InferenceOracle`.
+    pub oracle: Address,
+    /// The `DisputeGame` the oracle uses.
+    pub game: Address,
+    /// Retry policy for reads.
+    pub retry: RetryPolicy,
+    /// Where gas and faults are counted.
+    pub metrics: Metrics,
+}
+
+/// The latest block's number and timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Block number.
+    pub number: u64,
+    /// Block timestamp (seconds): the clock of challenge windows and game clocks.
+    pub timestamp: u64,
+}
+
+impl Chain {
+    /// Connects to `rpc_url` as `signer` and finds the game of the oracle at `oracle`
+    /// (retrying while the node is unreachable).
+    pub async fn connect(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+        oracle: Address,
+        retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> Result<Self> {
+        let me = signer.address();
+        let url = rpc_url
+            .parse()
+            .with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        let contract = InferenceOracle::new(oracle, provider.clone());
+        let game = with_retry("reading the oracle's game", &retry, || async {
+            Ok(contract.game().call().await?)
+        })
+        .await
+        .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))?;
+        Ok(Self {
+            provider,
+            me,
+            oracle,
+            game,
+            retry,
+            metrics,
+        })
+    }
+
+    /// The oracle, as this party.
+    pub fn oracle(&self) -> InferenceOracle::InferenceOracleInstance<&DynProvider> {
+        InferenceOracle::new(self.oracle, &self.provider)
+    }
+
+    /// The game contract, as this party.
+    pub fn game(&self) -> DisputeGame::DisputeGameInstance<&DynProvider> {
+        DisputeGame::new(self.game, &self.provider)
+    }
+
+    /// Reads with retries, counting each transient fault.
+    pub async fn read<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let faults = self.metrics.rpc_faults.clone();
+        let mut op = op;
+        with_retry(what, &self.retry, || {
+            let fut = op();
+            let faults = faults.clone();
+            async move {
+                let out = fut.await;
+                if let Err(e) = &out
+                    && retry::is_transient(e)
+                {
+                    faults.inc();
+                }
+                out
+            }
+        })
+        .await
+    }
+
+    /// The latest block.
+    pub async fn head(&self) -> Result<Head> {
+        self.read("reading the latest block", || async {
+            let block = self
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await?
+                .context("the node has no latest block")?;
+            Ok(Head {
+                number: block.header.number,
+                timestamp: block.header.timestamp,
+            })
+        })
+        .await
+    }
+
+    /// The logs of the oracle and the game in blocks `from..=to`.
+    pub async fn logs(&self, from: u64, to: u64) -> Result<Vec<Log>> {
+        let filter = Filter::new()
+            .address(vec![self.oracle, self.game])
+            .from_block(from)
+            .to_block(to);
+        self.read("reading event logs", || async {
+            Ok(self.provider.get_logs(&filter).await?)
+        })
+        .await
+    }
+
+    /// Sends a transaction and waits for it to succeed, counting its gas.
+    pub async fn send(
+        &self,
+        what: &str,
+        call: impl std::future::Future<
+            Output = Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+        >,
+    ) -> Result<TransactionReceipt> {
+        let receipt = mined(call, what).await?;
+        self.metrics.gas_spent.inc_by(receipt.gas_used);
+        Ok(receipt)
+    }
+}
+
+/// Sends a contract call and waits (at most two minutes) for a successful receipt; `what`
+/// names it in errors.
+pub async fn mined(
+    call: impl std::future::Future<
+        Output = Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+    >,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    let receipt = call
+        .await
+        .with_context(|| format!("sending {what}"))?
+        .with_timeout(Some(Duration::from_secs(120)))
+        .get_receipt()
+        .await
+        .with_context(|| format!("waiting for {what}"))?;
+    ensure!(
+        receipt.status(),
+        "{what} reverted (tx {})",
+        receipt.transaction_hash
+    );
+    Ok(receipt)
+}
+
+/// The first event of type `E` in `receipt`.
+pub fn event<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Result<E> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<E>().ok())
+        .map(|l| l.inner.data)
+        .with_context(|| {
+            format!(
+                "no {} event in tx {}",
+                E::SIGNATURE,
+                receipt.transaction_hash
+            )
+        })
+}

@@ -1,0 +1,334 @@
+//! What the executor and challenger daemons share: their configuration (file + flags), the
+//! signing key (from a file or the environment, never logged), the models they serve checked
+//! against the registry, the poll loop that survives faults, and event synchronisation into the
+//! state database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256};
+use alloy::rpc::types::Log;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result, bail, ensure};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use veritrace_contracts::{InferenceOracle, ModelRegistry};
+
+use crate::chain::Chain;
+use crate::chain::retry::RetryPolicy;
+use crate::registration::registered_model;
+use crate::store::{Batch, Store};
+use crate::submission::ServedModel;
+
+/// Where one game stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GameOutcome {
+    /// Still being played.
+    Open,
+    /// We won.
+    Won,
+    /// We lost.
+    Lost,
+    /// Cancelled as moot.
+    Cancelled,
+}
+
+/// A game this party plays, as its database records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GameRecord {
+    /// The disputed request.
+    pub request_id: B256,
+    /// The disputed answer.
+    pub answer_index: u32,
+    /// Where the game stands.
+    pub outcome: GameOutcome,
+}
+
+/// Environment variable holding the hex private key when no key file is given.
+pub const KEY_ENV: &str = "VERITRACE_KEY";
+
+/// Settings both daemons read from their TOML file (flags override them).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommonConfig {
+    /// JSON-RPC endpoint of the node.
+    pub rpc_url: String,
+    /// Address of the `InferenceOracle`.
+    pub oracle: Address,
+    /// Path of the state database.
+    pub state: PathBuf,
+    /// Where to serve Prometheus metrics (none: not served).
+    #[serde(default)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// File holding the hex private key (else the `VERITRACE_KEY` environment variable).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// How often to poll the chain, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// First block to read events from on a fresh database (the deployment block).
+    #[serde(default)]
+    pub start_block: u64,
+    /// The models this party runs.
+    #[serde(default)]
+    pub models: Vec<ModelConfig>,
+}
+
+fn default_poll_ms() -> u64 {
+    500
+}
+
+/// One served model: its GGUF file and the name it was registered under.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Path of the GGUF file.
+    pub gguf: PathBuf,
+    /// Registered name (part of the model id).
+    pub name: String,
+}
+
+impl CommonConfig {
+    /// The poll interval.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_ms.max(10))
+    }
+
+    /// Reads the signing key: from `key_file` if set, else from `VERITRACE_KEY`.
+    pub fn signer(&self) -> Result<PrivateKeySigner> {
+        let (text, origin) = match &self.key_file {
+            Some(path) => (
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the key file {}", path.display()))?,
+                format!("key file {}", path.display()),
+            ),
+            None => (
+                std::env::var(KEY_ENV).with_context(|| {
+                    format!("no key: set key_file in the config, --key-file, or {KEY_ENV}")
+                })?,
+                KEY_ENV.to_string(),
+            ),
+        };
+        // Never echo the text: it is the key.
+        text.trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|_| anyhow::anyhow!("the {origin} does not hold a hex private key"))
+    }
+}
+
+/// Reads a TOML config file of type `T`.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing the config file {}", path.display()))
+}
+
+/// The models a party serves, by registered model id.
+pub type Models = HashMap<B256, Arc<ServedModel>>;
+
+/// Imports each configured model, computes its registry entry and checks that the registry of
+/// the oracle holds exactly that entry (a party must never run a different model than the one
+/// the chain names).
+pub async fn load_models(chain: &Chain, configs: &[ModelConfig]) -> Result<Models> {
+    let registry_address = chain
+        .read("reading the oracle's registry", || async {
+            Ok(chain.oracle().registry().call().await?)
+        })
+        .await?;
+    let registry = ModelRegistry::new(registry_address, &chain.provider);
+    let mut models = Models::new();
+    for config in configs {
+        let gguf = config.gguf.clone();
+        let name = config.name.clone();
+        let model = tokio::task::spawn_blocking(move || registered_model(&gguf, &name)).await??;
+        let spec = model.spec.clone();
+        let id = chain
+            .read("computing a model id", || async {
+                Ok(registry.modelIdOf(spec.clone()).call().await?)
+            })
+            .await?;
+        let registered = chain
+            .read("reading the registry", || async {
+                Ok(registry.isRegistered(id).call().await?)
+            })
+            .await?;
+        ensure!(
+            registered,
+            "{} as {:?} is not registered (model id {id}): register it first, or check the name",
+            config.gguf.display(),
+            config.name
+        );
+        tracing::info!(model = %config.name, %id, secs = model.prepare_secs, "model ready");
+        models.insert(id, Arc::new(model.served));
+    }
+    Ok(models)
+}
+
+/// The input region the oracle derives for a request: the body with the derived seed in its
+/// seed slot (`MachineIO.encodeInput`).
+pub fn input_region(seed: &B256, body: &[u8]) -> Result<Vec<u8>> {
+    const SEED_OFFSET: usize = 32;
+    if body.len() < SEED_OFFSET + 32 {
+        bail!(
+            "request body of {} bytes is shorter than its header",
+            body.len()
+        );
+    }
+    Ok([
+        &body[..SEED_OFFSET],
+        seed.as_slice(),
+        &body[SEED_OFFSET + 32..],
+    ]
+    .concat())
+}
+
+/// Reads the events of new blocks and applies them to the state with `apply`, batch by batch:
+/// each batch's effects and the cursor move in one transaction. Returns the new cursor.
+pub async fn sync_events(
+    chain: &Chain,
+    store: &Store,
+    start_block: u64,
+    mut apply: impl FnMut(&mut Batch<'_>, &Log) -> Result<()>,
+) -> Result<u64> {
+    const BATCH_BLOCKS: u64 = 2_000;
+    let head = chain.head().await?.number;
+    let mut from = match store.cursor()? {
+        Some(cursor) => cursor + 1,
+        None => start_block,
+    };
+    while from <= head {
+        let to = head.min(from + BATCH_BLOCKS - 1);
+        let logs = chain.logs(from, to).await?;
+        store.write(|batch| {
+            for log in &logs {
+                apply(batch, log)?;
+            }
+            batch.set_cursor(to)
+        })?;
+        from = to + 1;
+    }
+    Ok(head)
+}
+
+/// A signal that tells a daemon to stop (send `true`).
+pub type Shutdown = watch::Receiver<bool>;
+
+/// A daemon's unit of work, repeated by [`poll_loop`].
+pub trait Round {
+    /// One round: catch up with the chain and act on what is due.
+    fn round(&mut self) -> impl std::future::Future<Output = Result<()>>;
+}
+
+/// Runs `daemon`'s rounds every `interval` until `shutdown`; a failed round is logged and the
+/// next one waits longer (exponential backoff up to the policy's cap), so an RPC outage costs
+/// retries, never the daemon.
+pub async fn poll_loop(
+    name: &str,
+    interval: Duration,
+    retry: RetryPolicy,
+    mut shutdown: Shutdown,
+    daemon: &mut impl Round,
+) {
+    let mut failures = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let wait = match daemon.round().await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(daemon = name, failures, "recovered");
+                }
+                failures = 0;
+                interval
+            }
+            Err(error) => {
+                failures += 1;
+                let delay = retry.delay_after(failures).max(interval);
+                tracing::warn!(daemon = name, failures, ?delay, "round failed: {error:#}");
+                delay
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    tracing::info!(daemon = name, "stopped");
+}
+
+/// Decodes `log` as event `E` if it is one.
+pub fn decode<E: alloy::sol_types::SolEvent>(log: &Log) -> Option<E> {
+    (log.topic0() == Some(&E::SIGNATURE_HASH))
+        .then(|| log.log_decode::<E>().ok().map(|l| l.inner.data))
+        .flatten()
+}
+
+/// The current answer of a request as the oracle holds it.
+pub async fn answer(
+    chain: &Chain,
+    request_id: B256,
+    index: u32,
+) -> Result<InferenceOracle::Answer> {
+    chain
+        .read("reading an answer", || async {
+            Ok(chain.oracle().getAnswer(request_id, index).call().await?)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_region_puts_the_seed_in_its_slot() {
+        let body: Vec<u8> = (0..80u8).collect();
+        let seed = B256::repeat_byte(0xee);
+        let input = input_region(&seed, &body).unwrap();
+        assert_eq!(input.len(), 80);
+        assert_eq!(&input[..32], &body[..32]);
+        assert_eq!(&input[32..64], seed.as_slice());
+        assert_eq!(&input[64..], &body[64..]);
+        assert!(input_region(&seed, &body[..63]).is_err());
+    }
+
+    #[test]
+    fn a_config_file_parses_and_the_key_never_shows_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("executor.toml");
+        std::fs::write(
+            &path,
+            r#"
+rpc_url = "http://127.0.0.1:8545"
+oracle = "0x00000000000000000000000000000000000000aa"
+state = "state/executor.redb"
+key_file = "missing.key"
+[[models]]
+gguf = "models/m.gguf"
+name = "m"
+"#,
+        )
+        .unwrap();
+        let config: CommonConfig = read_config(&path).unwrap();
+        assert_eq!(config.poll_ms, 500);
+        assert_eq!(config.models.len(), 1);
+        assert!(config.signer().is_err());
+
+        let secret = "not-a-key-but-secret-0123456789";
+        let key = dir.path().join("bad.key");
+        std::fs::write(&key, secret).unwrap();
+        let config = CommonConfig {
+            key_file: Some(key),
+            ..config
+        };
+        let err = format!("{:#}", config.signer().unwrap_err());
+        assert!(!err.contains(secret), "{err}");
+
+        std::fs::write(&path, "rpc_url = 1").unwrap();
+        assert!(read_config::<CommonConfig>(&path).is_err());
+    }
+}

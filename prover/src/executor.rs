@@ -1,0 +1,510 @@
+//! The executor daemon: follows requests for the models it serves, runs them on the fast
+//! native engine with the layer trace recorded, submits with a bond, defends every dispute to
+//! the end (dissection answers, one-step proofs, timeouts), and finalizes its answers when their
+//! window closes. Its state lives in the database; the runs behind open disputes are recomputed
+//! after a restart (the engine is deterministic), so nothing is lost by a crash.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use alloy::primitives::{B256, Bytes};
+use alloy::rpc::types::Log;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use veritrace_contracts::InferenceOracle;
+use veritrace_vm::Engine;
+use veritrace_vm::native::FastNative;
+
+use crate::chain::Chain;
+use crate::chain::driver::{self, Progress, Role};
+use crate::daemon::{
+    self, CommonConfig, GameOutcome, GameRecord, Models, Shutdown, decode, input_region,
+};
+use crate::game::TraceSource;
+use crate::real_source::{Lie, RunSource};
+use crate::store::{Batch, Store};
+use crate::submission::Submission;
+
+/// How a deliberately dishonest executor lies (for attack tests and the demo's cheater; an
+/// operator never sets it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Cheat {
+    /// Flip a byte of one layer step's activations.
+    TamperHidden {
+        /// The forged layer step.
+        step: u64,
+    },
+    /// Claim another answer text.
+    WrongText {
+        /// The claimed text.
+        text: String,
+    },
+    /// Sample with another seed than the request's.
+    OtherSeed,
+    /// Honest trace, made-up level-2 hashes.
+    BadDissection,
+}
+
+impl Cheat {
+    fn lie(&self) -> Lie {
+        match self {
+            Cheat::TamperHidden { step } => Lie::TamperHidden { step: *step },
+            Cheat::WrongText { text } => Lie::WrongText { text: text.clone() },
+            Cheat::OtherSeed => Lie::OtherSeed { seed: [0x5e; 32] },
+            Cheat::BadDissection => Lie::BadDissection,
+        }
+    }
+}
+
+/// The executor's configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// Connection, state, key, models.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// Finalize own answers once their window closes (collects fee and bond).
+    #[serde(default = "yes")]
+    pub finalize: bool,
+    /// A deliberate lie (tests and demos only).
+    #[serde(default)]
+    pub cheat: Option<Cheat>,
+    /// Never move in a dispute (tests and demos only: the clock must punish it).
+    #[serde(default)]
+    pub go_silent: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Where one request stands for this executor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestState {
+    /// Ours to answer.
+    Pending,
+    /// We answered; `output` is what we submitted (finalize needs it).
+    Submitted {
+        /// Index of our answer.
+        answer_index: u32,
+        /// The output bytes submitted.
+        output: Vec<u8>,
+    },
+    /// Another executor answered first.
+    AnsweredByOther,
+    /// Our answer lost a dispute.
+    Rejected,
+    /// Final (by us or by anyone).
+    Finalized,
+    /// The requester cancelled it.
+    Cancelled,
+}
+
+/// The executor's record of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Registered model.
+    pub model_id: B256,
+    /// The input region the oracle derived.
+    pub input: Vec<u8>,
+    /// Where it stands.
+    pub state: RequestState,
+}
+
+/// A running executor.
+pub struct Executor {
+    chain: Chain,
+    store: Store,
+    models: Models,
+    config: ExecutorConfig,
+    sources: HashMap<B256, Arc<dyn TraceSource + Send + Sync>>,
+    bond: alloy::primitives::U256,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("me", &self.chain.me)
+            .field("models", &self.models.keys().collect::<Vec<_>>())
+            .field("cheat", &self.config.cheat)
+            .finish()
+    }
+}
+
+impl Executor {
+    /// An executor on `chain` serving `models` with state in `store`.
+    pub async fn new(
+        chain: Chain,
+        store: Store,
+        models: Models,
+        config: ExecutorConfig,
+    ) -> Result<Self> {
+        let bond = chain
+            .read("reading the executor bond", || async {
+                Ok(chain.oracle().executorBond().call().await?)
+            })
+            .await?;
+        if let Some(cheat) = &config.cheat {
+            tracing::warn!(?cheat, "this executor LIES on purpose (test/demo mode)");
+        }
+        Ok(Self {
+            chain,
+            store,
+            models,
+            config,
+            sources: HashMap::new(),
+            bond,
+        })
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(mut self, shutdown: Shutdown) {
+        let (interval, retry) = (self.config.common.poll_interval(), self.chain.retry);
+        daemon::poll_loop("executor", interval, retry, shutdown, &mut self).await;
+    }
+
+    /// One round: read new events, answer pending requests, play open games, finalize.
+    pub async fn tick(&mut self) -> Result<()> {
+        let me = self.chain.me;
+        let models = &self.models;
+        let metrics = self.chain.metrics.clone();
+        daemon::sync_events(
+            &self.chain,
+            &self.store,
+            self.config.common.start_block,
+            |batch, log| apply_event(batch, log, me, models, &metrics),
+        )
+        .await?;
+        let open = self
+            .store
+            .games::<GameRecord>()?
+            .iter()
+            .filter(|(_, g)| g.outcome == GameOutcome::Open)
+            .count();
+        self.chain.metrics.disputes_open.set(open as i64);
+        self.answer_pending().await?;
+        self.play_games().await?;
+        if self.config.finalize {
+            self.finalize_due().await?;
+        }
+        Ok(())
+    }
+
+    async fn answer_pending(&mut self) -> Result<()> {
+        for (id, record) in self.store.requests::<RequestRecord>()? {
+            if record.state != RequestState::Pending {
+                continue;
+            }
+            let started = Instant::now();
+            let (submission, source) = self.run_request(id, &record).await?;
+            self.chain
+                .metrics
+                .inference_seconds
+                .observe(started.elapsed().as_secs_f64());
+            tracing::info!(request = %id, steps = submission.trace.step_count(),
+                text = %submission.run.text, secs = started.elapsed().as_secs_f64(), "executed");
+            match self.submit(id, &submission).await {
+                Ok(gas) => {
+                    tracing::info!(request = %id, gas, "answer submitted");
+                    self.chain.metrics.processed.inc();
+                    self.sources.insert(id, source);
+                    // The AnswerSubmitted event records the answer index on the next sync.
+                }
+                Err(error) => {
+                    let status = self.request_status(id).await?;
+                    if status != 1 {
+                        tracing::info!(request = %id, status, "request no longer open; not ours");
+                        self.store.write(|b| {
+                            b.put_request(
+                                &id,
+                                &RequestRecord {
+                                    state: RequestState::AnsweredByOther,
+                                    ..record.clone()
+                                },
+                            )
+                        })?;
+                    } else {
+                        return Err(error.context(format!("submitting an answer to {id}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn request_status(&self, id: B256) -> Result<u8> {
+        let r = self
+            .chain
+            .read("reading a request", || async {
+                Ok(self.chain.oracle().requests(id).call().await?)
+            })
+            .await?;
+        Ok(r.status)
+    }
+
+    /// Runs `record`'s input (with the configured lie, if any) on the fast engine.
+    async fn run_request(
+        &self,
+        id: B256,
+        record: &RequestRecord,
+    ) -> Result<(Submission, Arc<dyn TraceSource + Send + Sync>)> {
+        let served = self
+            .models
+            .get(&record.model_id)
+            .with_context(|| format!("request {id} is for a model we do not serve"))?
+            .clone();
+        let input = record.input.clone();
+        let lie = self.config.cheat.as_ref().map(Cheat::lie);
+        let (submission, source) = tokio::task::spawn_blocking(move || {
+            let engine = Engine::with_backend(FastNative::new(served.image.initial_memory()));
+            RunSource::execute(served, engine, &input, lie)
+        })
+        .await??;
+        Ok((submission, Arc::new(source)))
+    }
+
+    async fn submit(&self, id: B256, s: &Submission) -> Result<u64> {
+        let n = s.trace.step_count();
+        let b256s = |v: &[crate::Hash]| v.iter().copied().map(B256::from).collect::<Vec<_>>();
+        let claim = InferenceOracle::AnswerClaim {
+            traceRoot: B256::from(s.trace.root()),
+            stepCount: n,
+            finalMemoryRoot: B256::from(s.final_memory_root),
+        };
+        let proofs = InferenceOracle::SubmissionProofs {
+            inputRegionSiblings: b256s(&s.input_siblings),
+            firstLeafSiblings: b256s(&s.trace.path(0)?),
+            lastLeafSiblings: b256s(&s.trace.path(n)?),
+            outputRegionSiblings: b256s(&s.output_siblings),
+        };
+        let oracle = self.chain.oracle();
+        let receipt = self
+            .chain
+            .send(
+                "submit",
+                oracle
+                    .submit(id, claim, Bytes::from(s.output.clone()), proofs)
+                    .value(self.bond)
+                    .send(),
+            )
+            .await?;
+        Ok(receipt.gas_used)
+    }
+
+    async fn play_games(&mut self) -> Result<()> {
+        for (game_id, record) in self.store.games::<GameRecord>()? {
+            if record.outcome != GameOutcome::Open {
+                continue;
+            }
+            if self.config.go_silent {
+                continue;
+            }
+            let source = match self.sources.get(&record.request_id) {
+                Some(source) => source.clone(),
+                None => {
+                    let request: RequestRecord = self
+                        .store
+                        .request(&record.request_id)?
+                        .context("a game over a request we have no record of")?;
+                    tracing::info!(game = game_id, request = %record.request_id,
+                        "re-running the disputed request to defend it");
+                    let (_, source) = self.run_request(record.request_id, &request).await?;
+                    self.sources.insert(record.request_id, source.clone());
+                    source
+                }
+            };
+            // Play every move that is ours in a row (the challenger answers between them).
+            match driver::advance(&self.chain, Role::Executor, game_id, source).await? {
+                Progress::Moved { action, gas } => {
+                    tracing::info!(game = game_id, %action, gas, "move");
+                }
+                Progress::Waiting => {}
+                Progress::Over { won, cancelled } => {
+                    self.close_game(game_id, &record, won, cancelled)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn close_game(
+        &mut self,
+        id: u64,
+        record: &GameRecord,
+        won: bool,
+        cancelled: bool,
+    ) -> Result<()> {
+        let outcome = match (cancelled, won) {
+            (true, _) => GameOutcome::Cancelled,
+            (false, true) => GameOutcome::Won,
+            (false, false) => GameOutcome::Lost,
+        };
+        if outcome == GameOutcome::Lost {
+            tracing::error!(game = id, request = %record.request_id, "we LOST a dispute over our answer");
+        } else {
+            tracing::info!(game = id, ?outcome, "dispute over");
+        }
+        self.store.write(|b| {
+            b.put_game(
+                id,
+                &GameRecord {
+                    outcome,
+                    ..record.clone()
+                },
+            )
+        })?;
+        let open_left = self
+            .store
+            .games::<GameRecord>()?
+            .iter()
+            .any(|(_, g)| g.request_id == record.request_id && g.outcome == GameOutcome::Open);
+        if !open_left {
+            self.sources.remove(&record.request_id);
+        }
+        Ok(())
+    }
+
+    async fn finalize_due(&mut self) -> Result<()> {
+        let now = self.chain.head().await?.timestamp;
+        let window = self
+            .chain
+            .read("reading the challenge window", || async {
+                Ok(self.chain.oracle().challengeWindow().call().await?)
+            })
+            .await?;
+        for (id, record) in self.store.requests::<RequestRecord>()? {
+            let RequestState::Submitted {
+                answer_index,
+                output,
+            } = &record.state
+            else {
+                continue;
+            };
+            let answer = daemon::answer(&self.chain, id, *answer_index).await?;
+            if answer.openDisputes != 0 || answer.rejected || now < answer.submittedAt + window {
+                continue;
+            }
+            let receipt = self
+                .chain
+                .send(
+                    "finalize",
+                    self.chain
+                        .oracle()
+                        .finalize(id, Bytes::from(output.clone()))
+                        .send(),
+                )
+                .await?;
+            tracing::info!(request = %id, gas = receipt.gas_used, "finalized: fee and bond credited");
+            self.sources.remove(&id);
+        }
+        Ok(())
+    }
+}
+
+/// Applies one chain event to the executor's records.
+fn apply_event(
+    batch: &mut Batch<'_>,
+    log: &Log,
+    me: alloy::primitives::Address,
+    models: &Models,
+    metrics: &crate::metrics::Metrics,
+) -> Result<()> {
+    use InferenceOracle as O;
+    let set = |batch: &mut Batch<'_>, id: &B256, state: RequestState| -> Result<()> {
+        if let Some(mut record) = batch.request::<RequestRecord>(id)? {
+            record.state = state;
+            batch.put_request(id, &record)?;
+        }
+        Ok(())
+    };
+    if let Some(e) = decode::<O::InferenceRequested>(log) {
+        if !models.contains_key(&e.modelId)
+            || batch.request::<RequestRecord>(&e.requestId)?.is_some()
+        {
+            return Ok(());
+        }
+        metrics.seen.inc();
+        match input_region(&e.seed, &e.body) {
+            Ok(input) => batch.put_request(
+                &e.requestId,
+                &RequestRecord {
+                    model_id: e.modelId,
+                    input,
+                    state: RequestState::Pending,
+                },
+            )?,
+            Err(error) => {
+                tracing::warn!(request = %e.requestId, %error, "malformed request ignored")
+            }
+        }
+    } else if let Some(e) = decode::<O::AnswerSubmitted>(log) {
+        let state = if e.executor == me {
+            RequestState::Submitted {
+                answer_index: e.answerIndex,
+                output: e.output.to_vec(),
+            }
+        } else {
+            RequestState::AnsweredByOther
+        };
+        set(batch, &e.requestId, state)?;
+    } else if let Some(e) = decode::<O::AnswerChallenged>(log) {
+        let ours = matches!(
+            batch.request::<RequestRecord>(&e.requestId)?.map(|r| r.state),
+            Some(RequestState::Submitted { answer_index, .. }) if answer_index == e.answerIndex
+        );
+        if ours {
+            let id = u64::try_from(e.gameId).context("game id past u64")?;
+            tracing::warn!(game = id, request = %e.requestId, challenger = %e.challenger, "our answer is challenged");
+            batch.put_game(
+                id,
+                &GameRecord {
+                    request_id: e.requestId,
+                    answer_index: e.answerIndex,
+                    outcome: GameOutcome::Open,
+                },
+            )?;
+        }
+    } else if let Some(e) = decode::<O::DisputeResolved>(log) {
+        let id = u64::try_from(e.gameId).context("game id past u64")?;
+        if let Some(record) = batch.game::<GameRecord>(id)? {
+            if e.moot {
+                // settled elsewhere
+            } else if e.executorWon {
+                metrics.disputes_won.inc();
+            } else {
+                metrics.disputes_lost.inc();
+            }
+            let outcome = match (e.moot, e.executorWon) {
+                (true, _) => GameOutcome::Cancelled,
+                (false, true) => GameOutcome::Won,
+                (false, false) => GameOutcome::Lost,
+            };
+            batch.put_game(id, &GameRecord { outcome, ..record })?;
+        }
+    } else if let Some(e) = decode::<O::AnswerRejected>(log) {
+        if let Some(record) = batch.request::<RequestRecord>(&e.requestId)? {
+            let state = match record.state {
+                RequestState::Submitted { answer_index, .. } if answer_index == e.answerIndex => {
+                    RequestState::Rejected
+                }
+                // Someone else's answer lost: the request is open for us again.
+                RequestState::AnsweredByOther => RequestState::Pending,
+                other => other,
+            };
+            set(batch, &e.requestId, state)?;
+        }
+    } else if let Some(e) = decode::<O::RequestFinalized>(log) {
+        set(batch, &e.requestId, RequestState::Finalized)?;
+    } else if let Some(e) = decode::<O::RequestCancelled>(log) {
+        set(batch, &e.requestId, RequestState::Cancelled)?;
+    }
+    Ok(())
+}
+
+impl daemon::Round for Executor {
+    async fn round(&mut self) -> Result<()> {
+        self.tick().await
+    }
+}

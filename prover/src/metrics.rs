@@ -1,0 +1,167 @@
+//! Prometheus metrics of a daemon (requests, disputes, gas, inference time) and the small HTTP
+//! endpoint that serves them at `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The counters both daemons keep (each uses the ones that apply to its role).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Requests (executor) or answers (challenger) seen on chain.
+    pub seen: Counter,
+    /// Answers submitted (executor) or verified (challenger).
+    pub processed: Counter,
+    /// Answers found wrong (challenger) or refused because the run failed (executor).
+    pub mismatches: Counter,
+    /// Games currently open.
+    pub disputes_open: Gauge,
+    /// Games won.
+    pub disputes_won: Counter,
+    /// Games lost.
+    pub disputes_lost: Counter,
+    /// Dispute transactions sent (moves, proofs, timeouts).
+    pub moves: Counter,
+    /// Gas used by this daemon's transactions.
+    pub gas_spent: Counter,
+    /// Transient RPC faults met (each retried).
+    pub rpc_faults: Counter,
+    /// Wall time of one inference with its trace, in seconds.
+    pub inference_seconds: Histogram,
+    /// Work waiting in the queue.
+    pub queue_depth: Gauge,
+    registry: Arc<Registry>,
+}
+
+impl Metrics {
+    /// Fresh metrics whose names start with `prefix` (e.g. `veritrace_executor`).
+    pub fn new(prefix: &str) -> Self {
+        let mut registry = Registry::with_prefix(prefix);
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let seen = counter(&mut registry, "seen", "Requests or answers seen on chain");
+        let processed = counter(
+            &mut registry,
+            "processed",
+            "Answers submitted (executor) or verified (challenger)",
+        );
+        let mismatches = counter(
+            &mut registry,
+            "mismatches",
+            "Answers found wrong, or runs that failed",
+        );
+        let disputes_won = counter(&mut registry, "disputes_won", "Games won");
+        let disputes_lost = counter(&mut registry, "disputes_lost", "Games lost");
+        let moves = counter(&mut registry, "moves", "Dispute transactions sent");
+        let gas_spent = counter(&mut registry, "gas_spent", "Gas used by our transactions");
+        let rpc_faults = counter(&mut registry, "rpc_faults", "Transient RPC faults");
+        let disputes_open = Gauge::default();
+        registry.register("disputes_open", "Games open", disputes_open.clone());
+        let queue_depth = Gauge::default();
+        registry.register("queue_depth", "Work waiting", queue_depth.clone());
+        let inference_seconds = Histogram::new(exponential_buckets(0.25, 2.0, 12));
+        registry.register(
+            "inference_seconds",
+            "Wall time of one traced inference",
+            inference_seconds.clone(),
+        );
+        Self {
+            seen,
+            processed,
+            mismatches,
+            disputes_open,
+            disputes_won,
+            disputes_lost,
+            moves,
+            gas_spent,
+            rpc_faults,
+            inference_seconds,
+            queue_depth,
+            registry: Arc::new(registry),
+        }
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Serves `GET /metrics` on `addr` until the task is dropped; returns the bound address
+    /// (pass port 0 to let the OS pick one).
+    pub async fn serve(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics endpoint {addr}"))?;
+        let bound = listener.local_addr()?;
+        let metrics = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    continue;
+                };
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    let mut head = vec![0u8; 2048];
+                    let n = conn.read(&mut head).await.unwrap_or(0);
+                    let line = String::from_utf8_lossy(&head[..n]);
+                    let response = if line.starts_with("GET /metrics") {
+                        let body = metrics.render();
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_string()
+                    };
+                    let _ = conn.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        Ok((bound, task))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_endpoint_serves_current_values() {
+        let m = Metrics::new("veritrace_test");
+        m.seen.inc_by(3);
+        m.disputes_open.set(2);
+        m.inference_seconds.observe(1.5);
+        let (addr, task) = m.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await.unwrap();
+        task.abort();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        assert!(body.contains("veritrace_test_seen_total 3"), "{body}");
+        assert!(body.contains("veritrace_test_disputes_open 2"), "{body}");
+        assert!(
+            body.contains("veritrace_test_inference_seconds_count 1"),
+            "{body}"
+        );
+    }
+}
