@@ -356,7 +356,12 @@ impl<B: Backend> TraceSource for RunSource<B> {
     fn one_step_proof(&self, step: u64, t: u64) -> Result<Vec<u8>, SourceError> {
         let mut cache = self.cache_for(step)?;
         let cache = cache.as_mut().expect("cache_for fills it");
-        Ok(cache.seek(t).prove_step())
+        let proof = cache.seek(t).prove_step();
+        // Proving executes the instruction: the cursor is now after `t + 1`.
+        if let Some((at, _)) = cache.cursor.as_mut() {
+            *at = t + 1;
+        }
+        Ok(proof)
     }
 }
 
