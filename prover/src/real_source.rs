@@ -207,7 +207,7 @@ pub struct RunSource<B: Backend> {
 
 impl<B: Backend> std::fmt::Debug for RunSource<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cached = self.cache.lock().ok().and_then(|c| {
+        let cached = self.cache.try_lock().ok().and_then(|c| {
             c.as_ref()
                 .map(|c| (c.step, c.trace.len(), c.trace.snapshots()))
         });
@@ -281,7 +281,12 @@ impl<B: Backend> RunSource<B> {
     /// The cache, filled for `step` (re-running the engine and the step when it held another).
     fn cache_for(&self, step: u64) -> Result<MutexGuard<'_, Option<StepCache>>, SourceError> {
         self.check_step(step)?;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // A panic while answering may have left the cursor half-moved: start the step afresh.
+        let mut cache = self.cache.lock().unwrap_or_else(|poisoned| {
+            let mut cache = poisoned.into_inner();
+            *cache = None;
+            cache
+        });
         if cache.as_ref().is_none_or(|c| c.step != step) {
             // Free the old step's machines before building the new ones.
             *cache = None;
@@ -356,7 +361,12 @@ impl<B: Backend> TraceSource for RunSource<B> {
     fn one_step_proof(&self, step: u64, t: u64) -> Result<Vec<u8>, SourceError> {
         let mut cache = self.cache_for(step)?;
         let cache = cache.as_mut().expect("cache_for fills it");
-        Ok(cache.seek(t).prove_step())
+        let proof = cache.seek(t).prove_step();
+        // Proving executes the instruction: the cursor is now after `t + 1`.
+        if let Some((at, _)) = cache.cursor.as_mut() {
+            *at = t + 1;
+        }
+        Ok(proof)
     }
 }
 

@@ -449,6 +449,17 @@ fn the_honest_source_submits_what_execute_does_and_reproduces_the_boundaries() {
     }
     assert_ne!(src.machine_hash(j, count / 2).unwrap(), leaf(j - 1));
 
+    // Past a step's end (a count another party may claim) the machine runs on into the next
+    // step: after step 1's `count + 5` instructions it is where step 2 is after 5, and the
+    // proof from there still verifies.
+    let count1 = src.instruction_count(1).unwrap();
+    let past = src.machine_hash(1, count1 + 5).unwrap();
+    let proof = src.one_step_proof(1, count1 + 5).unwrap();
+    let (pre, post) = verify_step(program_root, log2, &proof).unwrap();
+    assert_eq!(pre, past);
+    assert_eq!(post, src.machine_hash(1, count1 + 6).unwrap());
+    assert_eq!(src.interpreter_hash(2, 5).unwrap(), past);
+
     // Steps outside 1..=N are errors, not panics.
     let n = s.trace.step_count();
     for bad in [0, n + 1] {
@@ -545,6 +556,13 @@ fn a_wrong_answer_text_loses_at_the_last_step() {
     );
     assert!(!o.executor_won);
     assert_eq!(o.step, n);
+
+    // A text shorter than the honest one: the old bytes are cleared, or the output (read as
+    // its used prefix, zeros after it) would not be the final memory's.
+    let (short, _) = lying(w, Lie::WrongText { text: "I".into() });
+    assert!(w.honest_submission.output.len() > short.output.len());
+    assert_eq!(short.run.text, "I");
+    assert_submittable(w, &short);
 }
 
 #[test]
