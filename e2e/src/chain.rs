@@ -57,6 +57,11 @@ impl LocalChain {
             .erased()
     }
 
+    /// The key of anvil's `index`-th funded account.
+    pub fn signer(&self, index: usize) -> PrivateKeySigner {
+        PrivateKeySigner::from(self.anvil.keys()[index].clone())
+    }
+
     /// The provider signing with account 0 (the deployer).
     pub fn provider(&self) -> &DynProvider {
         &self.provider

@@ -7,6 +7,8 @@ pub mod model;
 pub mod osp;
 pub mod paths;
 pub mod protocol_gas;
+pub mod proxy;
 pub mod tx;
+pub mod world;
 
 pub use chain::{ChainError, LocalChain};

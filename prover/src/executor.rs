@@ -71,6 +71,9 @@ pub struct ExecutorConfig {
     /// A deliberate lie (tests and demos only).
     #[serde(default)]
     pub cheat: Option<Cheat>,
+    /// Post made-up level-2 hashes (tests and demos only: inconsistent dissection answers).
+    #[serde(default)]
+    pub bad_dissection: bool,
     /// Never move in a dispute (tests and demos only: the clock must punish it).
     #[serde(default)]
     pub go_silent: bool,
@@ -262,6 +265,9 @@ impl Executor {
             RunSource::execute(served, engine, &input, lie)
         })
         .await??;
+        if self.config.bad_dissection {
+            return Ok((submission, Arc::new(InconsistentDissection(source))));
+        }
         Ok((submission, Arc::new(source)))
     }
 
@@ -506,5 +512,30 @@ fn apply_event(
 impl daemon::Round for Executor {
     async fn round(&mut self) -> Result<()> {
         self.tick().await
+    }
+}
+
+/// A source that answers level 2 with made-up interior hashes (its committed leaves stay).
+#[derive(Debug)]
+struct InconsistentDissection<S>(S);
+
+impl<S: TraceSource> TraceSource for InconsistentDissection<S> {
+    fn layer_trace(&self) -> &crate::trace::LayerTrace {
+        self.0.layer_trace()
+    }
+
+    fn instruction_count(&self, step: u64) -> Result<u64, crate::game::SourceError> {
+        self.0.instruction_count(step)
+    }
+
+    fn machine_hash(&self, step: u64, t: u64) -> Result<crate::Hash, crate::game::SourceError> {
+        if t == 0 || t == self.0.instruction_count(step)? {
+            return self.0.machine_hash(step, t);
+        }
+        Ok(Lie::bad_dissection_hash(step, t))
+    }
+
+    fn one_step_proof(&self, step: u64, t: u64) -> Result<Vec<u8>, crate::game::SourceError> {
+        self.0.one_step_proof(step, t)
     }
 }

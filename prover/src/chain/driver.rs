@@ -180,12 +180,15 @@ pub fn decide(
         let (pre, post) =
             veritrace_machine::verify_step(game.program_root, game.memory_log2, &proof)
                 .map_err(|e| anyhow::anyhow!("our own one-step proof does not verify: {e:?}"))?;
-        anyhow::ensure!(
-            pre == game.lo_hash,
-            "our one-step proof starts from {} but the agreed state is {}",
-            hex::encode(pre),
-            hex::encode(game.lo_hash)
-        );
+        if pre != game.lo_hash {
+            // Our state at `lo` is not the agreed one (we lied about it): nothing to prove.
+            tracing::warn!(
+                ours = %hex::encode(pre),
+                agreed = %hex::encode(game.lo_hash),
+                "our one-step proof does not start from the agreed state"
+            );
+            return Ok(None);
+        }
         let executor_wins = post == game.hi_hash;
         return Ok((executor_wins == (role == Role::Executor)).then_some(Move::ProveStep(proof)));
     }
