@@ -332,3 +332,160 @@ name = "m"
         assert!(read_config::<CommonConfig>(&path).is_err());
     }
 }
+
+/// Command-line flags both daemons take; each overrides the config file's value.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CommonArgs {
+    /// TOML config file (flags override its values).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// JSON-RPC endpoint of the node.
+    #[arg(long)]
+    pub rpc_url: Option<String>,
+    /// Address of the InferenceOracle.
+    #[arg(long)]
+    pub oracle: Option<Address>,
+    /// Path of the state database.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Serve Prometheus metrics here (e.g. 127.0.0.1:9100).
+    #[arg(long)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// File holding the hex private key (default: the VERITRACE_KEY environment variable).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Poll interval in milliseconds.
+    #[arg(long)]
+    pub poll_ms: Option<u64>,
+    /// First block to read events from on a fresh database.
+    #[arg(long)]
+    pub start_block: Option<u64>,
+    /// A served model as `NAME=PATH.gguf` (repeatable; replaces the config's list).
+    #[arg(long = "model", value_parser = parse_model)]
+    pub models: Vec<ModelConfig>,
+}
+
+fn parse_model(text: &str) -> Result<ModelConfig, String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PATH.gguf, got {text:?}"))?;
+    Ok(ModelConfig {
+        gguf: PathBuf::from(path),
+        name: name.to_string(),
+    })
+}
+
+impl CommonArgs {
+    /// The config file's table (empty without a file) with the flags applied on top, as TOML.
+    pub fn merged_table(&self) -> Result<toml::Table> {
+        let mut table: toml::Table = match &self.config {
+            Some(path) => read_config(path)?,
+            None => toml::Table::new(),
+        };
+        let mut set = |key: &str, value: Option<toml::Value>| {
+            if let Some(value) = value {
+                table.insert(key.to_string(), value);
+            }
+        };
+        set("rpc_url", self.rpc_url.clone().map(toml::Value::String));
+        set(
+            "oracle",
+            self.oracle.map(|a| toml::Value::String(a.to_string())),
+        );
+        set(
+            "state",
+            self.state
+                .as_ref()
+                .map(|p| toml::Value::String(p.display().to_string())),
+        );
+        set(
+            "metrics_addr",
+            self.metrics_addr
+                .map(|a| toml::Value::String(a.to_string())),
+        );
+        set(
+            "key_file",
+            self.key_file
+                .as_ref()
+                .map(|p| toml::Value::String(p.display().to_string())),
+        );
+        set(
+            "poll_ms",
+            self.poll_ms.map(|v| toml::Value::Integer(v as i64)),
+        );
+        set(
+            "start_block",
+            self.start_block.map(|v| toml::Value::Integer(v as i64)),
+        );
+        if !self.models.is_empty() {
+            let models = self
+                .models
+                .iter()
+                .map(|m| {
+                    let mut t = toml::Table::new();
+                    t.insert("gguf".into(), m.gguf.display().to_string().into());
+                    t.insert("name".into(), m.name.clone().into());
+                    toml::Value::Table(t)
+                })
+                .collect();
+            table.insert("models".into(), toml::Value::Array(models));
+        }
+        Ok(table)
+    }
+}
+
+/// Logs to stderr as text (`RUST_LOG` filters; default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A shutdown signal raised by Ctrl-C or SIGTERM.
+pub fn shutdown_on_signal() -> (watch::Sender<bool>, Shutdown) {
+    let (tx, rx) = watch::channel(false);
+    let sender = tx.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        let _ = sender.send(true);
+    });
+    (tx, rx)
+}
+
+/// Connects a daemon: key, chain, models checked against the registry, state, metrics.
+pub async fn connect(
+    config: &CommonConfig,
+    metrics_prefix: &str,
+) -> Result<(Chain, Store, Models)> {
+    let signer = config.signer()?;
+    let metrics = crate::metrics::Metrics::new(metrics_prefix);
+    if let Some(addr) = config.metrics_addr {
+        let (bound, _task) = metrics.serve(addr).await?;
+        tracing::info!(%bound, "metrics at /metrics");
+    }
+    let chain = Chain::connect(
+        &config.rpc_url,
+        signer,
+        config.oracle,
+        RetryPolicy::default(),
+        metrics,
+    )
+    .await?;
+    tracing::info!(me = %chain.me, oracle = %chain.oracle, game = %chain.game, "connected");
+    ensure!(
+        !config.models.is_empty(),
+        "no model to serve: add [[models]] to the config or --model NAME=PATH"
+    );
+    let models = load_models(&chain, &config.models).await?;
+    let store = Store::open(&config.state)?;
+    Ok((chain, store, models))
+}

@@ -1,0 +1,52 @@
+//! The challenger daemon (watchtower): verifies answers and disputes wrong ones.
+//! `veritrace-challenger --config challenger.toml --backend native` (see docs/daemons.md).
+
+use clap::Parser;
+use veritrace_challenger::verify::{BackendKind, DeviceKind};
+use veritrace_challenger::{Challenger, ChallengerConfig};
+use veritrace_prover::daemon::{self, CommonArgs};
+
+/// Re-runs every answer of the models it serves and disputes the wrong ones.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Engine of the re-runs.
+    #[arg(long, value_enum)]
+    backend: Option<BackendKind>,
+    /// Device of the candle backend.
+    #[arg(long, value_enum)]
+    device: Option<DeviceKind>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    daemon::init_logging();
+    let args = Args::parse();
+    let mut table = args.common.merged_table()?;
+    if let Some(b) = args.backend {
+        table.insert("backend".into(), format!("{b:?}").to_lowercase().into());
+    }
+    if let Some(d) = args.device {
+        table.insert("device".into(), format!("{d:?}").to_lowercase().into());
+    }
+    let config: ChallengerConfig = table
+        .try_into()
+        .map_err(|e| anyhow::anyhow!("bad challenger configuration: {e}"))?;
+    let (chain, store, models) = daemon::connect(&config.common, "veritrace_challenger").await?;
+    let challenger = Challenger::new(chain, store, models, config).await?;
+    let (_tx, shutdown) = daemon::shutdown_on_signal();
+    challenger.run(shutdown).await;
+    Ok(())
+}
