@@ -393,6 +393,7 @@ impl Shared {
                 verify::confirm_with_wasm(&served, &input, &expected)
             })
             .await??;
+            self.chain.metrics.confirm_seconds.observe(secs);
             if !confirmed {
                 tracing::error!(request = %job.request_id, "our fast backend DISAGREES with the canonical wasm program: not challenging");
                 return self.set_watch(

@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start a local chain, deploy the contracts, register SmolLM2 and tell what happened.
+    /// The whole story on a local chain: deploy, register SmolLM2, answer a question honestly,
+    /// then catch and slash a cheating executor, step by step.
     Demo,
     /// Run the deterministic engine on a prompt; `--trace` also commits to the run's layer trace.
     Generate(generate::GenerateArgs),
@@ -30,7 +31,9 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo => veritrace_e2e::demo::run().await,
+        Command::Demo => veritrace_e2e::demo::run(veritrace_e2e::demo::DemoOptions::default())
+            .await
+            .map(|_| ()),
         Command::Generate(args) => generate::run(&args),
     }
 }

@@ -8,6 +8,7 @@ pub mod osp;
 pub mod paths;
 pub mod protocol_gas;
 pub mod proxy;
+pub mod story;
 pub mod tx;
 pub mod world;
 

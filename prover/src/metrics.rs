@@ -36,6 +36,8 @@ pub struct Metrics {
     pub rpc_faults: Counter,
     /// Wall time of one inference with its trace, in seconds.
     pub inference_seconds: Histogram,
+    /// Wall time of a confirmation run on the canonical wasm program, in seconds.
+    pub confirm_seconds: Histogram,
     /// Work waiting in the queue.
     pub queue_depth: Gauge,
     registry: Arc<Registry>,
@@ -76,7 +78,14 @@ impl Metrics {
             "Wall time of one traced inference",
             inference_seconds.clone(),
         );
+        let confirm_seconds = Histogram::new(exponential_buckets(0.25, 2.0, 14));
+        registry.register(
+            "confirm_seconds",
+            "Wall time of a wasm confirmation run",
+            confirm_seconds.clone(),
+        );
         Self {
+            confirm_seconds,
             seen,
             processed,
             mismatches,
