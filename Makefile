@@ -66,8 +66,9 @@ test: lint test-forge test-cargo ## every test: lint, forge, cargo (with e2e on 
 demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-cli -- demo
 
-bench: setup model ## benchmarks: protocol gas of a 256-token dispute; level-2 interpreter and dissection on a real layer step
+bench: setup model ## benchmarks: protocol gas of a 256-token dispute (synthetic, and real with the daemons on anvil); level-2 interpreter and dissection on a real layer step
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin dispute_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-prover --bin machine_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-prover --bin trace_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-vm --example engine_bench
