@@ -128,6 +128,8 @@ struct Shared {
     in_flight: Arc<Mutex<HashSet<B256>>>,
     bond: U256,
     window: u64,
+    /// Seconds the last verification took (own run plus confirmation): the estimate of the next.
+    last_verify_secs: Arc<Mutex<f64>>,
 }
 
 /// A running challenger.
@@ -179,6 +181,7 @@ impl Challenger {
                 in_flight: Arc::default(),
                 bond,
                 window,
+                last_verify_secs: Arc::default(),
             },
             jobs,
             receiver: Some(receiver),
@@ -351,6 +354,7 @@ impl Shared {
         let now = self.chain.head().await?.timestamp;
         if now >= closes_at || answer.rejected {
             tracing::error!(request = %job.request_id, "MISSED: the answer's challenge window closed (or it was settled) before verification");
+            self.chain.metrics.missed.inc();
             return self.set_watch(
                 job.request_id,
                 Watch::Missed {
@@ -358,6 +362,12 @@ impl Shared {
                 },
             );
         }
+        let estimate = *self.last_verify_secs.lock().expect("lock");
+        if ((closes_at - now) as f64) < estimate * 1.5 {
+            tracing::warn!(request = %job.request_id, window_left = closes_at - now, estimate,
+                "FALLING BEHIND its challenge windows: this answer's window may close before its verification ends");
+        }
+        let started = std::time::Instant::now();
         let served = self
             .models
             .get(&record.model_id)
@@ -373,6 +383,7 @@ impl Shared {
         self.chain.metrics.inference_seconds.observe(run.secs);
         self.chain.metrics.processed.inc();
         let left = closes_at.saturating_sub(self.chain.head().await?.timestamp);
+        *self.last_verify_secs.lock().expect("lock") = started.elapsed().as_secs_f64();
         if run.agrees_with(&job.claim) {
             tracing::info!(request = %job.request_id, secs = run.secs, "answer verified: it matches our run");
             return self.set_watch(
@@ -394,6 +405,7 @@ impl Shared {
             })
             .await??;
             self.chain.metrics.confirm_seconds.observe(secs);
+            *self.last_verify_secs.lock().expect("lock") = started.elapsed().as_secs_f64();
             if !confirmed {
                 tracing::error!(request = %job.request_id, "our fast backend DISAGREES with the canonical wasm program: not challenging");
                 return self.set_watch(

@@ -355,3 +355,61 @@ async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage
     );
     stop_all(vec![cheater, restarted]).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed_windows() {
+    let _serial = SERIAL.lock().await;
+    veritrace_e2e::world::init_logs();
+    let world = World::start(ProtocolParams::default()).await.unwrap();
+    let executor = world
+        .executor(executor_config(&world, "executor", None))
+        .await
+        .unwrap();
+    let mut requests = Vec::new();
+    for seed in 0..3u8 {
+        requests.push(world.ask(QUESTION, TOKENS, 20 + seed).await.unwrap());
+    }
+    for &r in &requests {
+        wait_for("an answer", LIMIT, || async {
+            Ok((world.status(r).await? == 2).then_some(()))
+        })
+        .await
+        .unwrap();
+    }
+    // The challenger starts with three answers waiting and room for one at a time.
+    let mut config = challenger_config(&world, 2, "challenger");
+    config.queue = 1;
+    let challenger = world.challenger(config.clone()).await.unwrap();
+    wait_for("three verdicts", LIMIT, || async {
+        Ok((challenger.metrics.processed.get() == 3).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(challenger.metrics.mismatches.get(), 0);
+    challenger.stop().await;
+
+    // Offline for a whole window: the answer is reported missed, no bond is risked.
+    let late = world.ask(QUESTION, TOKENS, 30).await.unwrap();
+    wait_for("the late answer", LIMIT, || async {
+        Ok((world.status(late).await? == 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    world
+        .advance(world.params.challenge_window + 1)
+        .await
+        .unwrap();
+    let challenger = world.challenger(config).await.unwrap();
+    wait_for("the missed report", LIMIT, || async {
+        Ok((challenger.metrics.missed.get() == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        challenger.metrics.processed.get(),
+        0,
+        "nothing re-verified after a restart"
+    );
+    assert!(game_of(&world, late).await.unwrap().is_none());
+    stop_all(vec![executor, challenger]).await;
+}

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub processed: Counter,
     /// Answers found wrong (challenger) or refused because the run failed (executor).
     pub mismatches: Counter,
+    /// Answers whose challenge window closed before they could be verified.
+    pub missed: Counter,
     /// Games currently open.
     pub disputes_open: Gauge,
     /// Games won.
@@ -63,6 +65,11 @@ impl Metrics {
             "mismatches",
             "Answers found wrong, or runs that failed",
         );
+        let missed = counter(
+            &mut registry,
+            "missed",
+            "Answers whose window closed before verification",
+        );
         let disputes_won = counter(&mut registry, "disputes_won", "Games won");
         let disputes_lost = counter(&mut registry, "disputes_lost", "Games lost");
         let moves = counter(&mut registry, "moves", "Dispute transactions sent");
@@ -89,6 +96,7 @@ impl Metrics {
             seen,
             processed,
             mismatches,
+            missed,
             disputes_open,
             disputes_won,
             disputes_lost,
