@@ -276,21 +276,11 @@ impl Challenger {
                 }
                 Progress::Waiting => {}
                 Progress::Over { won, cancelled } => {
-                    let outcome = match (cancelled, won) {
-                        (true, _) => GameOutcome::Cancelled,
-                        (false, true) => GameOutcome::Won,
-                        (false, false) => GameOutcome::Lost,
-                    };
+                    let outcome = GameOutcome::of(cancelled, won);
                     tracing::info!(game = game_id, ?outcome, "dispute over");
-                    s.store.write(|b| {
-                        b.put_game(
-                            game_id,
-                            &GameRecord {
-                                outcome,
-                                ..record.clone()
-                            },
-                        )
-                    })?;
+                    let metrics = &s.chain.metrics;
+                    s.store
+                        .write(|b| daemon::close_game(b, game_id, outcome, metrics))?;
                     s.sources.lock().expect("lock").remove(&record.request_id);
                 }
             }
@@ -523,34 +513,10 @@ fn apply_event(
         }
     } else if let Some(e) = decode::<O::AnswerChallenged>(log) {
         if e.challenger == me {
-            let id = u64::try_from(e.gameId).context("game id past u64")?;
-            if batch.game::<GameRecord>(id)?.is_none() {
-                batch.put_game(
-                    id,
-                    &GameRecord {
-                        request_id: e.requestId,
-                        answer_index: e.answerIndex,
-                        outcome: GameOutcome::Open,
-                    },
-                )?;
-            }
+            daemon::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
         }
     } else if let Some(e) = decode::<O::DisputeResolved>(log) {
-        let id = u64::try_from(e.gameId).context("game id past u64")?;
-        if let Some(record) = batch.game::<GameRecord>(id)? {
-            let outcome = match (e.moot, e.executorWon) {
-                (true, _) => GameOutcome::Cancelled,
-                (false, true) => {
-                    metrics.disputes_lost.inc();
-                    GameOutcome::Lost
-                }
-                (false, false) => {
-                    metrics.disputes_won.inc();
-                    GameOutcome::Won
-                }
-            };
-            batch.put_game(id, &GameRecord { outcome, ..record })?;
-        }
+        daemon::record_resolution(batch, &e, Role::Challenger, metrics)?;
     } else if let Some(e) = decode::<O::RequestFinalized>(log)
         .map(|e| e.requestId)
         .or_else(|| decode::<O::RequestCancelled>(log).map(|e| e.requestId))

@@ -13,12 +13,15 @@ use alloy::{
 };
 use anyhow::{Context, Result, bail, ensure};
 use veritrace_contracts::{
-    AnswerStore, DisputeGame, InferenceOracle, ModelRegistry, ProtocolParams, deploy_all,
+    AnswerStore, InferenceOracle, ModelRegistry, ProtocolParams, deploy_all,
 };
+use veritrace_prover::chain::retry::RetryPolicy;
+use veritrace_prover::chain::{Chain, driver};
+use veritrace_prover::metrics::Metrics;
 use veritrace_prover::{
     Hash,
     commitments::{boundary_hash, region_root, root_from_region, zero_root},
-    game::{GameView, Move, Phase, SourceError, TraceSource, challenger_move, executor_move},
+    game::{Move, Phase, SourceError, TraceSource, challenger_move, executor_move},
     trace::LayerTrace,
 };
 
@@ -330,8 +333,9 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     let game_id = event::<InferenceOracle::AnswerChallenged>(&receipt)?.gameId;
 
     play(
-        &deployment.game,
+        &chain,
         &parties,
+        deployment.oracle,
         game_id,
         &liar,
         &honest,
@@ -422,43 +426,45 @@ async fn submit(
 }
 
 async fn play(
-    game_address: &Address,
+    chain: &LocalChain,
     parties: &Parties,
+    oracle: Address,
     game_id: U256,
     executor_view: &View,
     challenger_view: &View,
     report: &mut GasReport,
 ) -> Result<()> {
-    let as_executor = DisputeGame::new(*game_address, &parties.executor);
-    let as_challenger = DisputeGame::new(*game_address, &parties.challenger);
+    let party = |provider: &DynProvider, account: usize| {
+        Chain::with_provider(
+            provider.clone(),
+            chain.account(account),
+            oracle,
+            RetryPolicy::default(),
+            Metrics::new("veritrace_bench"),
+        )
+    };
+    let as_executor = party(&parties.executor, 1).await?;
+    let as_challenger = party(&parties.challenger, 2).await?;
+    let id = u64::try_from(game_id)?;
     let mut posted: Vec<Hash> = Vec::new();
     for _ in 0..100 {
-        let g = as_executor.getGame(game_id).call().await?;
-        let view = GameView {
-            phase: Phase::from_abi(g.phase).context("unknown phase")?,
-            step_count: g.stepCount,
-            node_index: g.nodeIndex,
-            node_height: g.nodeHeight,
-            lo: g.lo,
-            hi: g.hi,
-        };
+        let game = driver::read_game(&as_executor, id).await?;
+        let view = game.view;
         if view.phase == Phase::OneStepProof {
-            report.executor_moves = g.executorMoves;
-            report.challenger_moves = g.challengerMoves;
-            report.disputed_instruction = g.lo;
-            report.disputed_step = g.nodeIndex;
+            (report.executor_moves, report.challenger_moves) = game.moves;
+            report.disputed_instruction = view.lo;
+            report.disputed_step = view.node_index;
             return Ok(());
         }
-        let (party, mv) = match executor_move(&view, executor_view)? {
-            Some(mv) => ("executor", mv),
+        let (party, sender, mv) = match executor_move(&view, executor_view)? {
+            Some(mv) => ("executor", &as_executor, mv),
             None => {
                 let mv =
                     challenger_move(&view, &posted, challenger_view)?.context("nobody's move")?;
-                ("challenger", mv)
+                ("challenger", &as_challenger, mv)
             }
         };
-        let (action, receipt) =
-            send_move(&as_executor, &as_challenger, game_id, &view, &mv).await?;
+        let (action, receipt) = driver::send_move(sender, id, &view, &mv).await?;
         if let Move::RevealTrace(h) | Move::Dissect(h) | Move::OpenStep { hashes: h, .. } = mv {
             posted = h;
         }
@@ -469,88 +475,4 @@ async fn play(
         });
     }
     bail!("the game did not reach the one-step proof in 100 moves")
-}
-
-type Game<'a> = DisputeGame::DisputeGameInstance<&'a DynProvider>;
-
-async fn send_move(
-    as_executor: &Game<'_>,
-    as_challenger: &Game<'_>,
-    game_id: U256,
-    view: &GameView,
-    mv: &Move,
-) -> Result<(String, TransactionReceipt)> {
-    let b256s = |v: &[Hash]| v.iter().copied().map(B256::from).collect::<Vec<_>>();
-    Ok(match mv {
-        Move::RevealTrace(nodes) => (
-            format!("L1 revealTrace (height {})", view.node_height),
-            mined(
-                as_executor.revealTrace(game_id, b256s(nodes)).send(),
-                "revealTrace",
-            )
-            .await?,
-        ),
-        Move::PickTrace(nodes, pick) => (
-            format!("L1 pickTrace (child {pick})"),
-            mined(
-                as_challenger
-                    .pickTrace(game_id, b256s(nodes), U256::from(*pick))
-                    .send(),
-                "pickTrace",
-            )
-            .await?,
-        ),
-        Move::OpenStep {
-            start_leaf,
-            siblings,
-            instruction_count,
-            hashes,
-        } => (
-            format!(
-                "L1->L2 openStep (step {}, {instruction_count} instructions)",
-                view.node_index
-            ),
-            mined(
-                as_executor
-                    .openStep(
-                        game_id,
-                        B256::from(*start_leaf),
-                        b256s(siblings),
-                        *instruction_count,
-                        b256s(hashes),
-                    )
-                    .send(),
-                "openStep",
-            )
-            .await?,
-        ),
-        Move::Dissect(hashes) => (
-            format!("L2 dissect ({} instructions)", view.hi - view.lo),
-            mined(
-                as_executor.dissect(game_id, b256s(hashes)).send(),
-                "dissect",
-            )
-            .await?,
-        ),
-        Move::PickInterval(hashes, pick) => (
-            format!("L2 pickInterval ({} instructions)", view.hi - view.lo),
-            mined(
-                as_challenger
-                    .pickInterval(game_id, b256s(hashes), U256::from(*pick))
-                    .send(),
-                "pickInterval",
-            )
-            .await?,
-        ),
-        Move::ProveStep(proof) => (
-            "L3 proveStep".to_string(),
-            mined(
-                as_challenger
-                    .proveStep(game_id, Bytes::from(proof.clone()))
-                    .send(),
-                "proveStep",
-            )
-            .await?,
-        ),
-    })
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, bail, ensure};
@@ -45,6 +45,73 @@ pub struct GameRecord {
     pub answer_index: u32,
     /// Where the game stands.
     pub outcome: GameOutcome,
+}
+
+impl GameOutcome {
+    /// The outcome, for one party, of a game that ended: cancelled (moot), or won or lost.
+    pub fn of(cancelled: bool, won: bool) -> Self {
+        match (cancelled, won) {
+            (true, _) => GameOutcome::Cancelled,
+            (false, true) => GameOutcome::Won,
+            (false, false) => GameOutcome::Lost,
+        }
+    }
+}
+
+/// Records game `id` over (`request_id`, `answer_index`) as open, unless it is known already.
+pub fn open_game(
+    batch: &mut Batch<'_>,
+    id: U256,
+    request_id: B256,
+    answer_index: u32,
+) -> Result<u64> {
+    let id = u64::try_from(id).context("game id past u64")?;
+    if batch.game::<GameRecord>(id)?.is_none() {
+        batch.put_game(
+            id,
+            &GameRecord {
+                request_id,
+                answer_index,
+                outcome: GameOutcome::Open,
+            },
+        )?;
+    }
+    Ok(id)
+}
+
+/// Applies a `DisputeResolved` event to the game's record if it is one of ours, as `role`
+/// sees it, counting wins and losses in `metrics`.
+pub fn record_resolution(
+    batch: &mut Batch<'_>,
+    e: &InferenceOracle::DisputeResolved,
+    role: crate::chain::driver::Role,
+    metrics: &crate::metrics::Metrics,
+) -> Result<()> {
+    let id = u64::try_from(e.gameId).context("game id past u64")?;
+    let won = e.executorWon == (role == crate::chain::driver::Role::Executor);
+    close_game(batch, id, GameOutcome::of(e.moot, won), metrics)
+}
+
+/// Records that game `id` ended with `outcome` (once: a closed game stays as it was), counting
+/// it in `metrics`. Both the event and the daemon's own read of the game may report the end.
+pub fn close_game(
+    batch: &mut Batch<'_>,
+    id: u64,
+    outcome: GameOutcome,
+    metrics: &crate::metrics::Metrics,
+) -> Result<()> {
+    let Some(record) = batch.game::<GameRecord>(id)? else {
+        return Ok(());
+    };
+    if record.outcome != GameOutcome::Open {
+        return Ok(());
+    }
+    match outcome {
+        GameOutcome::Won => metrics.disputes_won.inc(),
+        GameOutcome::Lost => metrics.disputes_lost.inc(),
+        _ => 0,
+    };
+    batch.put_game(id, &GameRecord { outcome, ..record })
 }
 
 /// Environment variable holding the hex private key when no key file is given.
@@ -488,4 +555,16 @@ pub async fn connect(
     let models = load_models(&chain, &config.models).await?;
     let store = Store::open(&config.state)?;
     Ok((chain, store, models))
+}
+
+/// The exit status of a daemon binary: errors are printed plainly (with their causes), not as
+/// a debug dump.
+pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

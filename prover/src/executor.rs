@@ -342,25 +342,15 @@ impl Executor {
         won: bool,
         cancelled: bool,
     ) -> Result<()> {
-        let outcome = match (cancelled, won) {
-            (true, _) => GameOutcome::Cancelled,
-            (false, true) => GameOutcome::Won,
-            (false, false) => GameOutcome::Lost,
-        };
+        let outcome = GameOutcome::of(cancelled, won);
         if outcome == GameOutcome::Lost {
             tracing::error!(game = id, request = %record.request_id, "we LOST a dispute over our answer");
         } else {
             tracing::info!(game = id, ?outcome, "dispute over");
         }
-        self.store.write(|b| {
-            b.put_game(
-                id,
-                &GameRecord {
-                    outcome,
-                    ..record.clone()
-                },
-            )
-        })?;
+        let metrics = &self.chain.metrics;
+        self.store
+            .write(|b| daemon::close_game(b, id, outcome, metrics))?;
         let open_left = self
             .store
             .games::<GameRecord>()?
@@ -461,34 +451,11 @@ fn apply_event(
             Some(RequestState::Submitted { answer_index, .. }) if answer_index == e.answerIndex
         );
         if ours {
-            let id = u64::try_from(e.gameId).context("game id past u64")?;
+            let id = daemon::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
             tracing::warn!(game = id, request = %e.requestId, challenger = %e.challenger, "our answer is challenged");
-            batch.put_game(
-                id,
-                &GameRecord {
-                    request_id: e.requestId,
-                    answer_index: e.answerIndex,
-                    outcome: GameOutcome::Open,
-                },
-            )?;
         }
     } else if let Some(e) = decode::<O::DisputeResolved>(log) {
-        let id = u64::try_from(e.gameId).context("game id past u64")?;
-        if let Some(record) = batch.game::<GameRecord>(id)? {
-            if e.moot {
-                // settled elsewhere
-            } else if e.executorWon {
-                metrics.disputes_won.inc();
-            } else {
-                metrics.disputes_lost.inc();
-            }
-            let outcome = match (e.moot, e.executorWon) {
-                (true, _) => GameOutcome::Cancelled,
-                (false, true) => GameOutcome::Won,
-                (false, false) => GameOutcome::Lost,
-            };
-            batch.put_game(id, &GameRecord { outcome, ..record })?;
-        }
+        daemon::record_resolution(batch, &e, Role::Executor, metrics)?;
     } else if let Some(e) = decode::<O::AnswerRejected>(log) {
         if let Some(record) = batch.request::<RequestRecord>(&e.requestId)? {
             let state = match record.state {

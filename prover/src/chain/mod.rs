@@ -63,12 +63,25 @@ impl Chain {
             .wallet(EthereumWallet::from(signer))
             .connect_http(url)
             .erased();
+        Self::with_provider(provider, me, oracle, retry, metrics)
+            .await
+            .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))
+    }
+
+    /// A party over an existing signing `provider` for `me` (one provider per key: each keeps
+    /// its own nonce).
+    pub async fn with_provider(
+        provider: DynProvider,
+        me: Address,
+        oracle: Address,
+        retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> Result<Self> {
         let contract = InferenceOracle::new(oracle, provider.clone());
         let game = with_retry("reading the oracle's game", &retry, || async {
             Ok(contract.game().call().await?)
         })
-        .await
-        .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))?;
+        .await?;
         Ok(Self {
             provider,
             me,
