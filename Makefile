@@ -55,6 +55,7 @@ test-forge: setup ## Solidity unit and fuzz tests
 	cd solidity && $(FORGE) test
 
 test-cargo: setup model ## Rust unit, integration and e2e (anvil) tests
+	$(CARGO) build $(PROFILE) --workspace --bins  # the daemon binaries the e2e process tests run
 	$(CARGO) test $(PROFILE) --workspace --lib --bins --tests
 
 test-backends-full: setup model ## fast native and candle engines vs scalar: 24 SmolLM2 prompts, every step

@@ -154,7 +154,8 @@ fn default_poll_ms() -> u64 {
 pub struct ModelConfig {
     /// Path of the GGUF file.
     pub gguf: PathBuf,
-    /// Registered name (part of the model id).
+    /// The name it was registered under (a label: the model id is content-addressed, so the
+    /// registry entry is found from the model itself).
     pub name: String,
 }
 
@@ -224,7 +225,7 @@ pub async fn load_models(chain: &Chain, configs: &[ModelConfig]) -> Result<Model
             .await?;
         ensure!(
             registered,
-            "{} as {:?} is not registered (model id {id}): register it first, or check the name",
+            "{} ({:?}) is not registered (model id {id}): register this exact model first",
             config.gguf.display(),
             config.name
         );
