@@ -191,13 +191,15 @@ impl Challenger {
     /// Runs until `shutdown`: the verifier task and the event/game loop.
     pub async fn run(mut self, shutdown: Shutdown) {
         let receiver = self.receiver.take().expect("run once");
-        let verifier = tokio::spawn(verifier(self.shared.clone(), receiver));
+        // Dropping `run` (a shutdown, or the task being aborted) stops the verifier too, so
+        // that nothing outlives the daemon (the database lock included).
+        let verifier = AbortOnDrop(tokio::spawn(verifier(self.shared.clone(), receiver)));
         let (interval, retry) = (
             self.shared.config.common.poll_interval(),
             self.shared.chain.retry,
         );
         daemon::poll_loop("challenger", interval, retry, shutdown, &mut self).await;
-        verifier.abort();
+        drop(verifier);
     }
 
     /// One round: read new events, queue answers to verify, play open games.
@@ -456,6 +458,15 @@ impl Shared {
                 },
             )
         })
+    }
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

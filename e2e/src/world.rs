@@ -151,7 +151,17 @@ impl World {
             metrics,
         )
         .await?;
-        let store = Store::open(&config.state)?;
+        // In-process, a killed daemon's tasks release the database lock a moment after the
+        // abort (a crashed process releases it at once): wait for it briefly.
+        let mut store = Store::open(&config.state);
+        for _ in 0..50 {
+            if store.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            store = Store::open(&config.state);
+        }
+        let store = store?;
         let (_, served, _) = smollm2()?;
         let models = Models::from([(self.model_id, served.clone())]);
         Ok((chain, store, models, signer))

@@ -210,7 +210,13 @@ async fn every_cheating_executor_is_caught_and_slashed() {
         eprintln!("{what}: caught and slashed in game {game}");
         cheater.stop().await;
     }
-    assert_eq!(challenger.metrics.disputes_won.get(), 4);
+    // The daemon books a game's end on its next round after the chain settles it.
+    wait_for("the challenger to book four wins", LIMIT, || async {
+        Ok((challenger.metrics.disputes_won.get() == 4).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(challenger.metrics.disputes_lost.get(), 0);
     assert_eq!(challenger.metrics.mismatches.get(), 4);
     challenger.stop().await;
 }
