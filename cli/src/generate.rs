@@ -14,7 +14,7 @@ use veritrace_vm::candle_backend::Candle;
 use veritrace_vm::image::ImportOptions;
 use veritrace_vm::io::derive_seed;
 use veritrace_vm::native::FastNative;
-use veritrace_vm::semantics::step::PHASE_SAMPLE;
+use veritrace_vm::semantics::step::PHASE_HEAD;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Backend, Engine, ModelImage, Request, Wasm};
 
@@ -209,7 +209,7 @@ fn execute<B: Backend>(
         if let Some(rec) = recorder.as_mut() {
             rec.record(&info, engine.memory());
         }
-        if info.phase == PHASE_SAMPLE {
+        if info.phase == PHASE_HEAD {
             generated += 1;
             bar.set_position(generated);
             if prefill.is_none() {

@@ -46,11 +46,11 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// A 256-token SmolLM2 request: 30 layers plus embedding, head and sampling phases per
-    /// token (~8,500 steps), disputed inside a prefill step of ~2^31 wasm instructions.
+    /// A 256-token SmolLM2 request: 30 layers plus an embedding and a head (with sampling) step
+    /// per token (~8,200 steps), disputed inside a prefill step of ~2^31 wasm instructions.
     pub fn smollm2_256_tokens() -> Self {
         Self {
-            steps: 256 * 33,
+            steps: 256 * 32,
             instructions: 1 << 31,
             prompt_tokens: 32,
             output_tokens: 256,

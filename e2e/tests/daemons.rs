@@ -18,10 +18,11 @@ use veritrace_prover::executor::{Cheat, ExecutorConfig};
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const QUESTION: &str = "What is the capital of France?";
-/// Generated tokens per request: 1 init + 33 prefill steps + 33 per token.
+/// Generated tokens per request: 1 init + 32 prefill steps (embed, 30 layers, head) + 32 per
+/// further token.
 const TOKENS: u32 = 3;
-/// A decode layer step of the first generated token (embed at 35, layer 0 at 36).
-const DECODE_LAYER_STEP: u64 = 36;
+/// A decode layer step of the first generated token (embed at 34, layer 0 at 35).
+const DECODE_LAYER_STEP: u64 = 35;
 const LIMIT: Duration = Duration::from_secs(240);
 
 fn executor_config(world: &World, name: &str, cheat: Option<Cheat>) -> ExecutorConfig {

@@ -10,8 +10,9 @@
 //! * Control, always (Scratch is not compared: it is zero at every boundary by the machine's
 //!   contract, which every backend's differential tests hold it to, and reading its ~400 KiB
 //!   after each step cost more than the rest of the recorder);
-//! * Hidden after embed, layer and head steps; Logits after head and sample steps; Tokens and
-//!   Output after init and sample steps;
+//! * Hidden after embed, layer and head steps; Tokens and Output after init and head steps
+//!   (Logits, like Scratch, is zero at every boundary: the head step samples from it and
+//!   clears it);
 //! * in Kv, after a layer step, only that layer's K/V rows (and scales) of the chunk's
 //!   positions ([`KvLayout`]).
 //!
@@ -21,9 +22,7 @@
 
 use veritrace_machine::MemoryTree;
 use veritrace_vm::semantics::layout::{Dims, KvLayout, Layout, Region};
-use veritrace_vm::semantics::step::{
-    PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER, PHASE_SAMPLE,
-};
+use veritrace_vm::semantics::step::{PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER};
 use veritrace_vm::{Backend, Engine, Request, RunOutput, StepInfo};
 
 use crate::Hash;
@@ -127,9 +126,8 @@ impl TraceRecorder {
                     (base + self.kv.vs + start * scales, n * scales),
                 ]);
             }
-            PHASE_HEAD => out.extend([region(Region::Hidden), region(Region::Logits)]),
-            PHASE_SAMPLE => out.extend([
-                region(Region::Logits),
+            PHASE_HEAD => out.extend([
+                region(Region::Hidden),
                 region(Region::Tokens),
                 region(Region::Output),
             ]),

@@ -1,6 +1,6 @@
 //! The canonical program, flattened into the Merkleized machine, executes real SmolLM2 steps
 //! exactly as the native engine does: after each step of each kind (init, embed, a decode layer
-//! step, sample) the interpreter's memory equals the engine's byte for byte and the machine is
+//! step, head with sampling) the interpreter's memory equals the engine's byte for byte and the machine is
 //! back at a step boundary whose hash is the layer-trace leaf. Prints the interpreter's speed.
 
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use veritrace_prover::model_machine::ModelMachine;
 use veritrace_vm::image::ImportOptions;
-use veritrace_vm::semantics::step::{PHASE_EMBED, PHASE_INIT, PHASE_LAYER, PHASE_SAMPLE};
+use veritrace_vm::semantics::step::{PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER};
 use veritrace_vm::tokenizer::Tokenizer;
 use veritrace_vm::{Engine, ModelImage, Request};
 
@@ -36,7 +36,7 @@ fn the_interpreter_replays_real_steps_of_every_kind() {
     engine.load(&Request::greedy(tokens, 2)).unwrap();
 
     // Replay: init, embed of the prompt, then (after the prompt's steps run natively) the embed
-    // and first layer step of the first decode token, and the sample step that follows a head.
+    // and first layer step of the first decode token, and the first head step (head and sampling).
     let mut replayed = Vec::new();
     let mut decode_layer_done = false;
     loop {
@@ -45,7 +45,7 @@ fn the_interpreter_replays_real_steps_of_every_kind() {
             PHASE_INIT => true,
             PHASE_EMBED => true,
             PHASE_LAYER => next.chunk_len == 1 && !decode_layer_done,
-            PHASE_SAMPLE => replayed.iter().all(|&(p, _, _)| p != PHASE_SAMPLE),
+            PHASE_HEAD => replayed.iter().all(|&(p, _, _)| p != PHASE_HEAD),
             _ => false,
         };
         if wanted {
@@ -89,11 +89,11 @@ fn the_interpreter_replays_real_steps_of_every_kind() {
         } else if engine.step().unwrap().1 {
             break;
         }
-        if decode_layer_done && replayed.iter().any(|&(p, _, _)| p == PHASE_SAMPLE) {
+        if decode_layer_done && replayed.iter().any(|&(p, _, _)| p == PHASE_HEAD) {
             break;
         }
     }
-    for phase in [PHASE_INIT, PHASE_EMBED, PHASE_LAYER, PHASE_SAMPLE] {
+    for phase in [PHASE_INIT, PHASE_EMBED, PHASE_LAYER, PHASE_HEAD] {
         assert!(
             replayed.iter().any(|&(p, _, _)| p == phase),
             "phase {phase} never replayed: {replayed:?}"

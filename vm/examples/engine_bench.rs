@@ -18,7 +18,7 @@ use candle_transformers::models::quantized_llama::ModelWeights;
 use veritrace_vm::candle_backend::Candle;
 use veritrace_vm::image::ImportOptions;
 use veritrace_vm::native::{FastKernels, FastNative};
-use veritrace_vm::semantics::step::PHASE_SAMPLE;
+use veritrace_vm::semantics::step::PHASE_HEAD;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Backend, Engine, ModelImage, Native, Request, Wasm};
 
@@ -40,7 +40,7 @@ fn measure<B: Backend>(name: &str, backend: B, req: &Request) -> Res<Figures> {
     let t0 = Instant::now();
     let mut first = None;
     let out = e.run_with(req, |info, _| {
-        if info.phase == PHASE_SAMPLE && first.is_none() {
+        if info.phase == PHASE_HEAD && first.is_none() {
             first = Some(t0.elapsed().as_secs_f64());
         }
     })?;

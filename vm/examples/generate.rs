@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 use veritrace_vm::image::ImportOptions;
-use veritrace_vm::semantics::step::{PHASE_LAYER, PHASE_SAMPLE};
+use veritrace_vm::semantics::step::{PHASE_HEAD, PHASE_LAYER};
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Engine, ModelImage, Request};
 
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         last = now;
-        if info.phase == PHASE_SAMPLE && first.is_none() {
+        if info.phase == PHASE_HEAD && first.is_none() {
             first = Some(now);
         }
     })?;

@@ -19,7 +19,7 @@ pub const CANONICAL_WASM: &[u8] = include_bytes!("../program/veritrace.wasm");
 
 /// keccak256 of [`CANONICAL_WASM`]; a change of the program must change this line too.
 pub const CANONICAL_WASM_KECCAK: [u8; 32] =
-    hex_literal(b"c86265d03f24f715c1b46af86dead4d07fc4e4c32cef4444ab19275e62e8d4e8");
+    hex_literal(b"0538a4ac6c606ab8134517570fb559c188079ee1904810f4600c57f187160ad3");
 
 /// Bytes of shadow stack at the bottom of memory, `[0, STACK_SIZE)` (set by the program's link
 /// flags). The program zeroes it before `step()` returns.

@@ -15,8 +15,8 @@ async fn main() -> anyhow::Result<()> {
             message: "Write a long, detailed essay about the history of the Roman Empire, from its founding to its fall.".into(),
             max_tokens: 256,
         },
-        // Layer 10 of the 150th generated token's forward pass (33 steps per token).
-        cheat: Cheat::TamperHidden { step: 1 + 33 + 149 * 33 + 12 },
+        // Layer 10 of the 150th generated token's forward pass (32 steps per token).
+        cheat: Cheat::TamperHidden { step: 1 + 32 + 149 * 32 + 12 },
         reanswer: false,
     })
     .await?;

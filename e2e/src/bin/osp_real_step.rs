@@ -4,11 +4,11 @@
 //! executes it; `OneStepProver.executeStep` must return exactly the interpreter's pre- and
 //! post-state hashes. Prints progress, then the gas per instruction class and kind.
 //!
-//! `cargo run --release -p veritrace-e2e --bin osp_real_step -- [--phase layer|embed|head|sample|init]
+//! `cargo run --release -p veritrace-e2e --bin osp_real_step -- [--phase layer|embed|head|init]
 //! [--from N] [--count M] [--model PATH] [--progress SECS]` (`make osp-real-step`).
 //!
 //! The step is the first decode step of its phase (one token: `chunk_len` 1) of a greedy run on
-//! "The capital of France is"; `init` and `sample` take the first step of their phase. `--from`
+//! "The capital of France is"; `init` and `head` take the first step of their phase. `--from`
 //! fast-forwards the interpreter (no hashing) over the first N instructions of the step.
 
 use std::path::PathBuf;
@@ -23,9 +23,7 @@ use veritrace_e2e::osp::gas::GasTable;
 use veritrace_machine::opcode::{self as op};
 use veritrace_prover::model_machine::ModelMachine;
 use veritrace_vm::image::ImportOptions;
-use veritrace_vm::semantics::step::{
-    PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER, PHASE_SAMPLE,
-};
+use veritrace_vm::semantics::step::{PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER};
 use veritrace_vm::tokenizer::Tokenizer;
 use veritrace_vm::{Engine, ModelImage, Request};
 
@@ -42,7 +40,7 @@ struct Options {
 }
 
 fn usage() -> &'static str {
-    "usage: osp_real_step [--phase layer|embed|head|sample|init] [--from N] [--count M] \
+    "usage: osp_real_step [--phase layer|embed|head|init] [--from N] [--count M] \
      [--model PATH] [--progress SECS]"
 }
 
@@ -83,7 +81,6 @@ fn phase_number(name: &str) -> anyhow::Result<u32> {
         "embed" => PHASE_EMBED,
         "layer" => PHASE_LAYER,
         "head" => PHASE_HEAD,
-        "sample" => PHASE_SAMPLE,
         other => bail!("unknown phase {other}\n{}", usage()),
     })
 }
@@ -119,8 +116,7 @@ fn run() -> anyhow::Result<bool> {
     engine.load(&Request::greedy(tokens, 2))?;
     loop {
         let next = engine.next_step();
-        if next.phase == phase
-            && (matches!(phase, PHASE_INIT | PHASE_SAMPLE) || next.chunk_len == 1)
+        if next.phase == phase && (matches!(phase, PHASE_INIT | PHASE_HEAD) || next.chunk_len == 1)
         {
             break;
         }

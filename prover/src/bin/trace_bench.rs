@@ -11,7 +11,7 @@ use veritrace_prover::model_machine::ModelMachine;
 use veritrace_prover::recorder::TraceRecorder;
 use veritrace_vm::image::ImportOptions;
 use veritrace_vm::native::FastNative;
-use veritrace_vm::semantics::step::PHASE_SAMPLE;
+use veritrace_vm::semantics::step::PHASE_HEAD;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Engine, ModelImage, Request};
 
@@ -21,6 +21,8 @@ struct Timing {
     prefill: Duration,
     decode: Duration,
     recording: Duration,
+    /// Time in `record()` and steps recorded, per phase (`PHASE_*`).
+    by_phase: [(Duration, u32); 5],
     generated: usize,
 }
 
@@ -36,9 +38,13 @@ fn run(
         if let Some(rec) = recorder.as_deref_mut() {
             let r = Instant::now();
             rec.record(&info, engine.memory());
-            t.recording += r.elapsed();
+            let spent = r.elapsed();
+            t.recording += spent;
+            let slot = &mut t.by_phase[(info.phase as usize).min(4)];
+            slot.0 += spent;
+            slot.1 += 1;
         }
-        if info.phase == PHASE_SAMPLE {
+        if info.phase == PHASE_HEAD {
             t.generated += 1;
             if !prefill_done {
                 t.prefill = start.elapsed();
@@ -111,6 +117,14 @@ fn main() -> anyhow::Result<()> {
         recording.as_secs_f64() * 1e6 / steps as f64,
         changed as f64 / steps as f64
     );
+    let least = traced.iter().min_by_key(|t| t.recording).unwrap();
+    let per_phase: Vec<String> = ["init", "embed", "layer", "head+sample", "done"]
+        .iter()
+        .zip(least.by_phase)
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(name, (d, n))| format!("{name} {:.0} us", d.as_secs_f64() * 1e6 / f64::from(n)))
+        .collect();
+    println!("  record() per step by phase: {}", per_phase.join(", "));
     println!(
         "  recorder setup (h_0: a full memory root): {:.2} s, once per request",
         setup.as_secs_f64()

@@ -45,7 +45,7 @@ pub enum Region {
     Tokens = 5,
     /// Hidden state of the current chunk (i32 Q.12).
     Hidden = 6,
-    /// Logits of the last token (i32 Q.12), between the head and sample steps.
+    /// Logits of the last token (i32 Q.12), inside a head step; zero at every step boundary.
     Logits = 7,
     /// Scratch, all zero at every step boundary.
     Scratch = 8,

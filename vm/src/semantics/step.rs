@@ -1,5 +1,5 @@
 //! The step function: one call advances the control record's state machine by one unit of the
-//! layer trace (init, embedding of a chunk, one layer over a chunk, final norm + head, or
+//! layer trace (init, embedding of a chunk, one layer over a chunk, or final norm + head +
 //! sampling), then zeroes the scratch region.
 
 use super::attention::{AttnIo, attend, store_row};
@@ -58,12 +58,11 @@ pub const PHASE_INIT: u32 = 0;
 pub const PHASE_EMBED: u32 = 1;
 /// Phase: run layer `LAYER` over the chunk.
 pub const PHASE_LAYER: u32 = 2;
-/// Phase: final norm and head on the chunk's last token.
+/// Phase: final norm and head on the chunk's last token, then sampling of the next token (one
+/// step, so that the logits never cross a step boundary).
 pub const PHASE_HEAD: u32 = 3;
-/// Phase: sample the next token.
-pub const PHASE_SAMPLE: u32 = 4;
 /// Phase: finished; further steps change nothing but the step counter.
-pub const PHASE_DONE: u32 = 5;
+pub const PHASE_DONE: u32 = 4;
 
 /// Status: running.
 pub const STATUS_RUNNING: u32 = 0;
@@ -172,9 +171,8 @@ pub fn step_with<K: Kernels + Copy>(mem: &mut [u8], kern: K) -> bool {
             head_with(mem, &cx, kern, len - 1);
             let h = cx.l.offset(Region::Hidden);
             mem[h..h + cx.l.size(Region::Hidden)].fill(0);
-            cx.put(mem, ctl::PHASE, PHASE_SAMPLE);
+            sample_step(mem, &cx);
         }
-        PHASE_SAMPLE => sample_step(mem, &cx),
         _ => {}
     }
     let steps = rd_u64(mem, cx.c() + ctl::STEPS);
