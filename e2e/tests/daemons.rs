@@ -364,6 +364,53 @@ async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_mid_dispute_restarts_and_defends_its_answer() {
+    let _serial = SERIAL.lock().await;
+    veritrace_e2e::world::init_logs();
+    let world = World::start(ProtocolParams::default()).await.unwrap();
+    let config = executor_config(&world, "executor", None);
+    let executor = world.executor(config.clone()).await.unwrap();
+    let mut liar_config = challenger_config(&world, 2, "liar");
+    liar_config.lie_tamper_step = Some(DECODE_LAYER_STEP);
+    let liar = world.challenger(liar_config).await.unwrap();
+    let request = world.ask(QUESTION, TOKENS, 5).await.unwrap();
+    let game = wait_for("the lying challenge", LIMIT, || async {
+        game_of(&world, request).await
+    })
+    .await
+    .unwrap();
+    let game_contract =
+        veritrace_contracts::DisputeGame::new(world.deployment.game, world.chain.provider());
+    wait_for("the executor's first move", LIMIT, || async {
+        let g = game_contract.getGame(U256::from(game)).call().await?;
+        Ok((g.executorMoves >= 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    executor.kill().await;
+    eprintln!("executor killed in game {game}");
+
+    // It comes back with the same database, recomputes its run and plays the game out.
+    let restarted = world.executor(config).await.unwrap();
+    wait_for("the game to end", LIMIT, || async {
+        let answer = world.oracle().getAnswer(request, 0).call().await?;
+        Ok((answer.openDisputes == 0).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        resolution(&world, game).await,
+        (true, false),
+        "the restarted executor wins"
+    );
+    assert!(
+        restarted.metrics.moves.get() > 0,
+        "the restarted executor made the rest of the moves"
+    );
+    stop_all(vec![restarted, liar]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed_windows() {
     let _serial = SERIAL.lock().await;
     veritrace_e2e::world::init_logs();
