@@ -181,32 +181,7 @@ fn free_port() -> SocketAddr {
 
 /// `config` as the TOML table the daemons read.
 fn common_table(config: &CommonConfig) -> toml::Table {
-    let mut table = toml::Table::new();
-    table.insert("rpc_url".into(), config.rpc_url.clone().into());
-    table.insert("oracle".into(), config.oracle.to_string().into());
-    table.insert("state".into(), config.state.display().to_string().into());
-    if let Some(addr) = config.metrics_addr {
-        table.insert("metrics_addr".into(), addr.to_string().into());
-    }
-    if let Some(key_file) = &config.key_file {
-        table.insert("key_file".into(), key_file.display().to_string().into());
-    }
-    table.insert("poll_ms".into(), (config.poll_ms as i64).into());
-    table.insert("start_block".into(), (config.start_block as i64).into());
-    let models: Vec<toml::Value> = config
-        .models
-        .iter()
-        .map(|m| {
-            let mut t = toml::Table::new();
-            t.insert("gguf".into(), m.gguf.display().to_string().into());
-            t.insert("name".into(), m.name.clone().into());
-            toml::Value::Table(t)
-        })
-        .collect();
-    if !models.is_empty() {
-        table.insert("models".into(), toml::Value::Array(models));
-    }
-    table
+    toml::Table::try_from(config).expect("a daemon config is TOML")
 }
 
 fn write_toml(path: &Path, table: &toml::Table) -> String {

@@ -2,7 +2,7 @@
 //! each with its own key, state database and metrics, started as tasks of this test process.
 //! The honest path finalizes and delivers; every cheating executor is caught and slashed; a
 //! lying challenger loses; a challenger killed mid-dispute and restarted still wins, through an
-//! RPC outage of several seconds.
+//! RPC outage of several seconds; so does an executor killed and restarted mid-dispute.
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use veritrace_challenger::verify::{BackendKind, DeviceKind};
 use veritrace_contracts::{InferenceOracle, ProtocolParams};
 use veritrace_e2e::proxy::FlakyProxy;
 use veritrace_e2e::world::{Running, World, game_of, wait_for};
+use veritrace_prover::chain::driver::Role;
 use veritrace_prover::executor::{Cheat, ExecutorConfig};
 
 /// The real model and two daemons per scenario fill the machine: one scenario at a time.
@@ -47,12 +48,40 @@ fn challenger_config(world: &World, account: usize, name: &str) -> ChallengerCon
 }
 
 /// Waits until `request`'s answer was rejected (the executor lost a game) and returns the game.
-async fn rejected(world: &World, request: B256) -> u64 {
-    let game = wait_for("a challenge", LIMIT, || async {
+/// A challenger that disputes every answer with a forged trace (a tampered decode layer step).
+fn lying_challenger_config(world: &World) -> ChallengerConfig {
+    let mut config = challenger_config(world, 2, "liar");
+    config.lie_tamper_step = Some(DECODE_LAYER_STEP);
+    config
+}
+
+/// Waits for the answer to `request` to be challenged; returns the game.
+async fn challenged(world: &World, request: B256) -> u64 {
+    wait_for("a challenge", LIMIT, || async {
         game_of(world, request).await
     })
     .await
+    .unwrap()
+}
+
+/// Waits until `party` has made a move in `game`.
+async fn first_move(world: &World, game: u64, party: Role) {
+    let contract =
+        veritrace_contracts::DisputeGame::new(world.deployment.game, world.chain.provider());
+    wait_for("a first move", LIMIT, || async {
+        let g = contract.getGame(U256::from(game)).call().await?;
+        let moves = match party {
+            Role::Executor => g.executorMoves,
+            Role::Challenger => g.challengerMoves,
+        };
+        Ok((moves >= 1).then_some(()))
+    })
+    .await
     .unwrap();
+}
+
+async fn rejected(world: &World, request: B256) -> u64 {
+    let game = challenged(world, request).await;
     wait_for("the dispute to end against the executor", LIMIT, || async {
         let answer = world.oracle().getAnswer(request, 0).call().await?;
         Ok(answer.rejected.then_some(()))
@@ -241,11 +270,7 @@ async fn a_silent_executor_loses_on_time() {
         .await
         .unwrap();
     let request = world.ask(QUESTION, TOKENS, 2).await.unwrap();
-    let game = wait_for("a challenge", LIMIT, || async {
-        game_of(&world, request).await
-    })
-    .await
-    .unwrap();
+    let game = challenged(&world, request).await;
     // The executor never reveals; once its clock has run out the challenger claims the game.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
@@ -273,15 +298,12 @@ async fn a_lying_challenger_loses_its_bond_to_the_honest_executor() {
         .executor(executor_config(&world, "executor", None))
         .await
         .unwrap();
-    let mut config = challenger_config(&world, 2, "liar");
-    config.lie_tamper_step = Some(DECODE_LAYER_STEP);
-    let liar = world.challenger(config).await.unwrap();
+    let liar = world
+        .challenger(lying_challenger_config(&world))
+        .await
+        .unwrap();
     let request = world.ask(QUESTION, TOKENS, 3).await.unwrap();
-    let game = wait_for("the lying challenge", LIMIT, || async {
-        game_of(&world, request).await
-    })
-    .await
-    .unwrap();
+    let game = challenged(&world, request).await;
     wait_for("the game to end", LIMIT, || async {
         Ok((executor.metrics.moves.get() > 0 && {
             let g = world.oracle().getAnswer(request, 0).call().await?;
@@ -332,19 +354,8 @@ async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage
     config.common.rpc_url = proxy.url();
     let challenger = world.challenger(config.clone()).await.unwrap();
     let request = world.ask(QUESTION, TOKENS, 4).await.unwrap();
-    let game = wait_for("a challenge", LIMIT, || async {
-        game_of(&world, request).await
-    })
-    .await
-    .unwrap();
-    let game_contract =
-        veritrace_contracts::DisputeGame::new(world.deployment.game, world.chain.provider());
-    wait_for("the challenger's first moves", LIMIT, || async {
-        let g = game_contract.getGame(U256::from(game)).call().await?;
-        Ok((g.challengerMoves >= 1).then_some(()))
-    })
-    .await
-    .unwrap();
+    let game = challenged(&world, request).await;
+    first_move(&world, game, Role::Challenger).await;
     challenger.kill().await;
     eprintln!("challenger killed in game {game}");
 
@@ -370,23 +381,13 @@ async fn an_executor_killed_mid_dispute_restarts_and_defends_its_answer() {
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let config = executor_config(&world, "executor", None);
     let executor = world.executor(config.clone()).await.unwrap();
-    let mut liar_config = challenger_config(&world, 2, "liar");
-    liar_config.lie_tamper_step = Some(DECODE_LAYER_STEP);
-    let liar = world.challenger(liar_config).await.unwrap();
+    let liar = world
+        .challenger(lying_challenger_config(&world))
+        .await
+        .unwrap();
     let request = world.ask(QUESTION, TOKENS, 5).await.unwrap();
-    let game = wait_for("the lying challenge", LIMIT, || async {
-        game_of(&world, request).await
-    })
-    .await
-    .unwrap();
-    let game_contract =
-        veritrace_contracts::DisputeGame::new(world.deployment.game, world.chain.provider());
-    wait_for("the executor's first move", LIMIT, || async {
-        let g = game_contract.getGame(U256::from(game)).call().await?;
-        Ok((g.executorMoves >= 1).then_some(()))
-    })
-    .await
-    .unwrap();
+    let game = challenged(&world, request).await;
+    first_move(&world, game, Role::Executor).await;
     executor.kill().await;
     eprintln!("executor killed in game {game}");
 

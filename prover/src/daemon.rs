@@ -118,7 +118,7 @@ pub fn close_game(
 pub const KEY_ENV: &str = "VERITRACE_KEY";
 
 /// Settings both daemons read from their TOML file (flags override them).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CommonConfig {
     /// JSON-RPC endpoint of the node.
@@ -149,7 +149,7 @@ fn default_poll_ms() -> u64 {
 }
 
 /// One served model: its GGUF file and the name it was registered under.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Path of the GGUF file.
@@ -399,13 +399,80 @@ name = "m"
         std::fs::write(&path, "rpc_url = 1").unwrap();
         assert!(read_config::<CommonConfig>(&path).is_err());
     }
+
+    #[test]
+    fn flags_override_the_config_file_and_unset_flags_keep_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.toml");
+        std::fs::write(
+            &path,
+            r#"
+rpc_url = "http://127.0.0.1:8545"
+oracle = "0x00000000000000000000000000000000000000aa"
+state = "state/a.redb"
+poll_ms = 700
+[[models]]
+gguf = "models/m.gguf"
+name = "m"
+"#,
+        )
+        .unwrap();
+        let file = || CommonArgs {
+            config: Some(path.clone()),
+            ..CommonArgs::default()
+        };
+        let merged =
+            |args: CommonArgs| -> CommonConfig { args.merged_table().unwrap().try_into().unwrap() };
+        assert_eq!(merged(file()), read_config::<CommonConfig>(&path).unwrap());
+
+        let other = ModelConfig {
+            gguf: "models/other.gguf".into(),
+            name: "other".into(),
+        };
+        let config = merged(CommonArgs {
+            rpc_url: Some("http://node:9545".into()),
+            oracle: Some(Address::repeat_byte(0xbb)),
+            state: Some("state/b.redb".into()),
+            metrics_addr: Some("127.0.0.1:9100".parse().unwrap()),
+            key_file: Some("k.key".into()),
+            start_block: Some(9),
+            models: vec![other.clone()],
+            ..file()
+        });
+        assert_eq!(
+            config,
+            CommonConfig {
+                rpc_url: "http://node:9545".into(),
+                oracle: Address::repeat_byte(0xbb),
+                state: "state/b.redb".into(),
+                metrics_addr: Some("127.0.0.1:9100".parse().unwrap()),
+                key_file: Some("k.key".into()),
+                poll_ms: 700,
+                start_block: 9,
+                models: vec![other],
+            }
+        );
+        // Without a file, only the flags that are set become keys.
+        let flags_only = CommonArgs {
+            poll_ms: Some(50),
+            ..CommonArgs::default()
+        }
+        .merged_table()
+        .unwrap();
+        assert_eq!(
+            flags_only,
+            toml::Table::from_iter([("poll_ms".into(), 50.into())])
+        );
+    }
 }
 
 /// Command-line flags both daemons take; each overrides the config file's value.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Serialized, a set flag is a config key and an unset one is absent (toml leaves `None` out).
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct CommonArgs {
     /// TOML config file (flags override its values).
     #[arg(long)]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// JSON-RPC endpoint of the node.
     #[arg(long)]
@@ -430,6 +497,7 @@ pub struct CommonArgs {
     pub start_block: Option<u64>,
     /// A served model as `NAME=PATH.gguf` (repeatable; replaces the config's list).
     #[arg(long = "model", value_parser = parse_model)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub models: Vec<ModelConfig>,
 }
 
@@ -450,54 +518,8 @@ impl CommonArgs {
             Some(path) => read_config(path)?,
             None => toml::Table::new(),
         };
-        let mut set = |key: &str, value: Option<toml::Value>| {
-            if let Some(value) = value {
-                table.insert(key.to_string(), value);
-            }
-        };
-        set("rpc_url", self.rpc_url.clone().map(toml::Value::String));
-        set(
-            "oracle",
-            self.oracle.map(|a| toml::Value::String(a.to_string())),
-        );
-        set(
-            "state",
-            self.state
-                .as_ref()
-                .map(|p| toml::Value::String(p.display().to_string())),
-        );
-        set(
-            "metrics_addr",
-            self.metrics_addr
-                .map(|a| toml::Value::String(a.to_string())),
-        );
-        set(
-            "key_file",
-            self.key_file
-                .as_ref()
-                .map(|p| toml::Value::String(p.display().to_string())),
-        );
-        set(
-            "poll_ms",
-            self.poll_ms.map(|v| toml::Value::Integer(v as i64)),
-        );
-        set(
-            "start_block",
-            self.start_block.map(|v| toml::Value::Integer(v as i64)),
-        );
-        if !self.models.is_empty() {
-            let models = self
-                .models
-                .iter()
-                .map(|m| {
-                    let mut t = toml::Table::new();
-                    t.insert("gguf".into(), m.gguf.display().to_string().into());
-                    t.insert("name".into(), m.name.clone().into());
-                    toml::Value::Table(t)
-                })
-                .collect();
-            table.insert("models".into(), toml::Value::Array(models));
-        }
+        let flags = toml::Table::try_from(self).context("the command-line flags as TOML")?;
+        table.extend(flags);
         Ok(table)
     }
 }
