@@ -2,6 +2,8 @@
 //! depth `memoryLog2 - 5`, internal nodes cached per level and updated lazily, O(depth) per
 //! written leaf, when the root or a proof is asked for.
 
+use rayon::prelude::*;
+
 use crate::hash::{self, Hash};
 
 /// Bytes per leaf.
@@ -38,7 +40,7 @@ impl Memory {
     /// Memory over `bytes`; the length must be a power of two of at least 64 bytes.
     pub(crate) fn new(bytes: Vec<u8>) -> Self {
         assert!(
-            bytes.len().is_power_of_two() && bytes.len() >= 64,
+            bytes.len().is_power_of_two() && bytes.len() >= 64 && bytes.len() <= 1 << 32,
             "memory size"
         );
         let depth = bytes.len().trailing_zeros() - 5;
@@ -123,23 +125,10 @@ impl Memory {
         self.dirty.clear();
     }
 
-    fn parent_of_leaves(&self, j: usize) -> Hash {
-        hash::keccak(&[&self.bytes[64 * j..64 * j + 64]])
-    }
-
     /// Brings the cached nodes up to date.
     fn flush(&mut self) {
         if self.rebuild {
-            for j in 0..self.levels[0].len() {
-                self.levels[0][j] = self.parent_of_leaves(j);
-            }
-            for l in 1..self.levels.len() {
-                let (below, above) = self.levels.split_at_mut(l);
-                let below = &below[l - 1];
-                for (j, n) in above[0].iter_mut().enumerate() {
-                    *n = hash::node(&below[2 * j], &below[2 * j + 1]);
-                }
-            }
+            self.rebuild_all();
             self.rebuild = false;
             self.clear_dirty();
             return;
@@ -147,24 +136,29 @@ impl Memory {
         if self.dirty.is_empty() {
             return;
         }
-        let mut indices: Vec<u64> = self.dirty.iter().map(|leaf| leaf >> 1).collect();
+        let mut parents: Vec<u64> = self.dirty.iter().map(|leaf| leaf >> 1).collect();
         self.clear_dirty();
-        indices.sort_unstable();
-        indices.dedup();
-        for &j in &indices {
-            self.levels[0][j as usize] = self.parent_of_leaves(j as usize);
+        parents.sort_unstable();
+        parents.dedup();
+        let mut levels: [&mut [Hash]; MAX_DEPTH] = Default::default();
+        for (slot, level) in levels.iter_mut().zip(self.levels.iter_mut()) {
+            *slot = level;
         }
+        update_subtree(&self.bytes, &mut levels[..self.depth as usize], &parents, 0);
+    }
+
+    /// Recomputes every node, level by level, on all cores.
+    fn rebuild_all(&mut self) {
+        let leaves = &self.bytes;
+        fill_nodes(&mut self.levels[0], |j| {
+            hash::keccak(&[&leaves[64 * j..64 * j + 64]])
+        });
         for l in 1..self.levels.len() {
-            for j in indices.iter_mut() {
-                *j >>= 1;
-            }
-            indices.dedup();
             let (below, above) = self.levels.split_at_mut(l);
             let below = &below[l - 1];
-            for &j in &indices {
-                let j = j as usize;
-                above[0][j] = hash::node(&below[2 * j], &below[2 * j + 1]);
-            }
+            fill_nodes(&mut above[0], |j| {
+                hash::node(&below[2 * j], &below[2 * j + 1])
+            });
         }
     }
 
@@ -184,6 +178,119 @@ impl Memory {
         }
         siblings
     }
+}
+
+/// The deepest tree: a 2^32-byte memory has 2^27 leaves.
+const MAX_DEPTH: usize = 27;
+
+/// Dirty level-1 nodes below which a subtree is updated on one thread: handing half of the
+/// work to the other core costs about as much as hashing a few nodes.
+const PARALLEL_MIN_NODES: usize = 8;
+
+/// Brings up to date the nodes of one subtree above its dirty level-1 nodes, splitting the
+/// work between both halves on the rayon pool when called from it (a step recorder runs
+/// there, between two steps whose kernels use both cores). `levels[0]` holds the subtree's
+/// level-1 nodes and each next slice the level above, the last being the subtree's root;
+/// `leaves` are the subtree's bytes; `dirty` its dirty level-1 nodes as absolute indices,
+/// sorted and distinct, and `base` the absolute index of `levels[0][0]`.
+fn update_subtree(leaves: &[u8], levels: &mut [&mut [Hash]], dirty: &[u64], base: u64) {
+    if levels.len() < 2
+        || dirty.len() < PARALLEL_MIN_NODES
+        || rayon::current_thread_index().is_none()
+    {
+        update_serial(leaves, levels, dirty, base);
+        return;
+    }
+    let half = levels[0].len() / 2;
+    let right_base = base + half as u64;
+    let (left_dirty, right_dirty) = dirty.split_at(dirty.partition_point(|&j| j < right_base));
+    let (left_leaves, right_leaves) = leaves.split_at(leaves.len() / 2);
+    let (top, below) = levels.split_last_mut().expect("at least two levels");
+    let mut left: [&mut [Hash]; MAX_DEPTH] = Default::default();
+    let mut right: [&mut [Hash]; MAX_DEPTH] = Default::default();
+    for (i, level) in below.iter_mut().enumerate() {
+        let level = std::mem::take(level);
+        let mid = level.len() / 2;
+        (left[i], right[i]) = level.split_at_mut(mid);
+    }
+    let n = below.len();
+    let (left, right) = (&mut left[..n], &mut right[..n]);
+    if right_dirty.is_empty() {
+        update_subtree(left_leaves, left, left_dirty, base);
+    } else if left_dirty.is_empty() {
+        update_subtree(right_leaves, right, right_dirty, right_base);
+    } else {
+        rayon::join(
+            || update_subtree(left_leaves, left, left_dirty, base),
+            || update_subtree(right_leaves, right, right_dirty, right_base),
+        );
+    }
+    top[0] = hash::node(&left[n - 1][0], &right[n - 1][0]);
+}
+
+/// [`update_subtree`] on the calling thread: the dirty nodes' parents level by level.
+fn update_serial(leaves: &[u8], levels: &mut [&mut [Hash]], dirty: &[u64], base: u64) {
+    let mut indices: Vec<usize> = dirty.iter().map(|&j| (j - base) as usize).collect();
+    prefetch_paths(levels, &indices);
+    for &j in &indices {
+        levels[0][j] = hash::keccak(&[&leaves[64 * j..64 * j + 64]]);
+    }
+    for l in 1..levels.len() {
+        for j in indices.iter_mut() {
+            *j >>= 1;
+        }
+        indices.dedup();
+        let (below, above) = levels.split_at_mut(l);
+        let below = &below[l - 1];
+        for &j in &indices {
+            above[0][j] = hash::node(&below[2 * j], &below[2 * j + 1]);
+        }
+    }
+}
+
+/// Asks the cache for every node [`update_serial`] will read or write above the level-1 nodes
+/// `first` (sorted), before it starts: the paths of a step's few dirty clusters cross levels of
+/// megabytes that the engine's step has evicted, and the misses overlap when asked at once.
+fn prefetch_paths(levels: &[&mut [Hash]], first: &[usize]) {
+    #[cfg(target_arch = "x86_64")]
+    for (l, level) in levels.iter().enumerate() {
+        let mut last = usize::MAX;
+        for &j in first {
+            // The pair that holds node `j` of this level and its sibling.
+            let pair = (j >> l) & !1;
+            if pair != last && pair < level.len() {
+                last = pair;
+                let at = level[pair..].as_ptr().cast::<i8>();
+                // SAFETY: a prefetch reads nothing into the program and cannot fault; the
+                // addresses are computed without dereferencing.
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch(at, std::arch::x86_64::_MM_HINT_T0);
+                    std::arch::x86_64::_mm_prefetch(
+                        at.wrapping_add(63),
+                        std::arch::x86_64::_MM_HINT_T0,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Sets `out[j] = node(j)` for every `j`, on all cores when `out` is large.
+fn fill_nodes(out: &mut [Hash], node: impl Fn(usize) -> Hash + Sync) {
+    const CHUNK: usize = 1 << 12;
+    if out.len() <= CHUNK {
+        for (j, n) in out.iter_mut().enumerate() {
+            *n = node(j);
+        }
+        return;
+    }
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            for (i, n) in chunk.iter_mut().enumerate() {
+                *n = node(c * CHUNK + i);
+            }
+        });
 }
 
 /// A public incremental Merkle tree over a memory image, with the machine's exact hash format
@@ -315,6 +422,59 @@ mod tests {
             hash::root_from_path(&m.leaf(index), index, &siblings),
             m.root()
         );
+    }
+
+    /// The root recomputed from scratch, level by level, without the cached tree.
+    fn reference_root(bytes: &[u8]) -> Hash {
+        let mut level: Vec<Hash> = bytes.chunks(64).map(|pair| hash::keccak(&[pair])).collect();
+        while level.len() > 1 {
+            level = level.chunks(2).map(|p| hash::node(&p[0], &p[1])).collect();
+        }
+        level[0]
+    }
+
+    #[test]
+    fn updates_split_over_the_pool_equal_a_recomputation() {
+        let size = 1 << 16;
+        let mut m = Memory::new(vec![0; size]);
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        rayon::scope(|_| {
+            assert!(rayon::current_thread_index().is_some(), "on a pool worker");
+            assert_eq!(m.root(), reference_root(m.bytes()));
+            for round in 0..40 {
+                // A few clusters of up to 300 bytes each and some lone bytes: enough dirty
+                // nodes for the split, in places that share a subtree or not.
+                for _ in 0..1 + round % 4 {
+                    let len = 1 + next() % 300;
+                    let addr = next() % (size as u64 - len);
+                    let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                    m.write(addr, &data);
+                }
+                for _ in 0..round % 3 {
+                    m.write(next() % size as u64, &[next() as u8]);
+                }
+                assert_eq!(m.root(), reference_root(m.bytes()), "round {round}");
+            }
+            let index = 1234;
+            assert_eq!(
+                hash::root_from_path(&m.leaf(index), index, &m.proof(index)),
+                m.root()
+            );
+        });
+    }
+
+    #[test]
+    fn a_rebuild_on_all_cores_equals_a_recomputation() {
+        let bytes: Vec<u8> = (0..1u32 << 20)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        assert_eq!(Memory::new(bytes.clone()).root(), reference_root(&bytes));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! At a boundary the machine state is the engine's memory with empty stacks, pc 0 and the
 //! program's initial globals, so its hash is the step-boundary hash of the layer trace.
 
-use veritrace_machine::{Machine, Program, ValidationError};
+use std::sync::{Arc, Mutex};
+
+use veritrace_machine::{Machine, MemoryTree, Program, ValidationError};
 use veritrace_vm::{ModelImage, VmError, program};
 
 use crate::Hash;
@@ -23,6 +25,9 @@ pub enum ModelMachineError {
 #[derive(Clone, Debug)]
 pub struct ModelMachine {
     program: Program,
+    /// The memory tree of the last finished trace, shared by the clones: the next trace starts
+    /// from it instead of hashing the whole memory again.
+    spare_tree: Arc<Mutex<Option<MemoryTree>>>,
 }
 
 impl ModelMachine {
@@ -31,7 +36,28 @@ impl ModelMachine {
         let wasm = program::module_for(image.layout.memory_log2)?;
         Ok(Self {
             program: Program::from_wasm(&wasm)?,
+            spare_tree: Arc::default(),
         })
+    }
+
+    /// The memory tree of `memory` (a whole machine memory), as a trace starts from it: the
+    /// tree a finished trace of this model handed back ([`ModelMachine::recycle_tree`]) with
+    /// only the leaves in which `memory` differs rehashed (exact for any memory), or, when
+    /// there is none, a new tree (a full memory root: seconds for a 2^28-byte machine).
+    pub fn memory_tree(&self, memory: &[u8]) -> MemoryTree {
+        let spare = self.spare_tree.lock().expect("spare tree lock").take();
+        match spare {
+            Some(mut tree) if tree.len() == memory.len() => {
+                tree.sync(memory, 0, memory.len());
+                tree
+            }
+            _ => MemoryTree::from_bytes(memory),
+        }
+    }
+
+    /// Keeps the tree of a finished trace for the next one ([`ModelMachine::memory_tree`]).
+    pub fn recycle_tree(&self, tree: MemoryTree) {
+        *self.spare_tree.lock().expect("spare tree lock") = Some(tree);
     }
 
     /// The flattened program.

@@ -21,6 +21,7 @@
 //! memory after every step (slow: a verification mode for tests and audits).
 
 use veritrace_machine::MemoryTree;
+use veritrace_vm::pool::on_worker;
 use veritrace_vm::semantics::layout::{Dims, KvLayout, Layout, Region};
 use veritrace_vm::semantics::step::{PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER};
 use veritrace_vm::{Backend, Engine, Request, RunOutput, StepInfo};
@@ -54,7 +55,8 @@ pub struct TraceRecorder {
 
 impl TraceRecorder {
     /// Starts a trace at a step boundary: `memory` is the machine memory with the request
-    /// loaded and no step run (it yields `h_0`). Costs one full memory root.
+    /// loaded and no step run (it yields `h_0`). The first trace of a model costs one full
+    /// memory root, the next a copy of it ([`ModelMachine::memory_tree`]).
     pub fn new(machine: &ModelMachine, memory: &[u8]) -> Self {
         Self::with_watch(machine, memory, Watch::Touched)
     }
@@ -63,7 +65,7 @@ impl TraceRecorder {
     pub fn with_watch(machine: &ModelMachine, memory: &[u8], watch: Watch) -> Self {
         let layout = Layout::read(memory);
         let dims = Dims::read(memory);
-        let mut tree = MemoryTree::from_bytes(memory);
+        let mut tree = machine.memory_tree(memory);
         let leaf0 = machine.boundary_hash(&tree.root());
         Self {
             tree,
@@ -168,8 +170,16 @@ impl TraceRecorder {
     }
 
     /// Commits to the recorded boundary hashes.
-    pub fn finish(self) -> Result<LayerTrace, TraceError> {
-        LayerTrace::new(self.leaves)
+    pub fn finish(mut self) -> Result<LayerTrace, TraceError> {
+        LayerTrace::new(std::mem::take(&mut self.leaves))
+    }
+}
+
+impl Drop for TraceRecorder {
+    /// Hands the memory tree back to the model for its next trace.
+    fn drop(&mut self) {
+        let tree = std::mem::replace(&mut self.tree, MemoryTree::new(vec![0; 64]));
+        self.machine.recycle_tree(tree);
     }
 }
 
@@ -187,7 +197,7 @@ pub fn run_traced_with<B: Backend>(
     engine: &mut Engine<B>,
     machine: &ModelMachine,
     req: &Request,
-    on_step: impl FnMut(&StepInfo, &[u8]),
+    on_step: impl FnMut(&StepInfo, &[u8]) + Send,
 ) -> anyhow::Result<(RunOutput, LayerTrace)> {
     engine.load(req)?;
     let (output, recorder) = record_loaded(engine, machine, on_step)?;
@@ -200,7 +210,7 @@ pub fn run_traced_with<B: Backend>(
 pub fn record_loaded<B: Backend>(
     engine: &mut Engine<B>,
     machine: &ModelMachine,
-    on_step: impl FnMut(&StepInfo, &[u8]),
+    on_step: impl FnMut(&StepInfo, &[u8]) + Send,
 ) -> anyhow::Result<(RunOutput, TraceRecorder)> {
     record_loaded_edited(engine, machine, |_, _, _| Vec::new(), on_step)
 }
@@ -215,22 +225,26 @@ pub fn record_loaded<B: Backend>(
 pub fn record_loaded_edited<B: Backend>(
     engine: &mut Engine<B>,
     machine: &ModelMachine,
-    mut edit: impl FnMut(u64, bool, &mut [u8]) -> Vec<(usize, usize)>,
-    mut on_step: impl FnMut(&StepInfo, &[u8]),
+    mut edit: impl FnMut(u64, bool, &mut [u8]) -> Vec<(usize, usize)> + Send,
+    mut on_step: impl FnMut(&StepInfo, &[u8]) + Send,
 ) -> anyhow::Result<(RunOutput, TraceRecorder)> {
-    let mut recorder = TraceRecorder::new(machine, engine.memory());
-    let edited = edit(0, false, engine.memory_mut());
-    recorder.sync(engine.memory(), &edited);
-    loop {
-        let (info, done) = engine.step()?;
-        let edited = edit(recorder.step_count() + 1, done, engine.memory_mut());
+    // On a pool worker: the kernels' matmuls start without waking this thread, and the
+    // recorder's hashing splits over both cores (`MemoryTree::root`).
+    let recorder = on_worker(|| -> anyhow::Result<TraceRecorder> {
+        let mut recorder = TraceRecorder::new(machine, engine.memory());
+        let edited = edit(0, false, engine.memory_mut());
         recorder.sync(engine.memory(), &edited);
-        recorder.record(&info, engine.memory());
-        on_step(&info, engine.memory());
-        if done {
-            break;
+        loop {
+            let (info, done) = engine.step()?;
+            let edited = edit(recorder.step_count() + 1, done, engine.memory_mut());
+            recorder.sync(engine.memory(), &edited);
+            recorder.record(&info, engine.memory());
+            on_step(&info, engine.memory());
+            if done {
+                return Ok(recorder);
+            }
         }
-    }
+    })?;
     let answer = engine.answer();
     let output = RunOutput {
         text: String::from_utf8_lossy(&answer.text).into_owned(),

@@ -80,7 +80,7 @@ impl ServedModel {
         &self,
         engine: &mut Engine<B>,
         input: &[u8],
-        edit: impl FnMut(u64, bool, &mut [u8]) -> Vec<(usize, usize)>,
+        edit: impl FnMut(u64, bool, &mut [u8]) -> Vec<(usize, usize)> + Send,
     ) -> anyhow::Result<Submission> {
         engine.load_input(input);
         let (run, mut recorder) = record_loaded_edited(engine, &self.machine, edit, |_, _| {})?;

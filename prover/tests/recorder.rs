@@ -76,6 +76,7 @@ fn tiny_models_every_leaf_equals_a_full_rehash() {
     for (i, spec) in tiny::specs().into_iter().enumerate() {
         // Chunks smaller than the prompt: several embed/layer rounds and KV rows past 0.
         let image = tiny::import(&spec, 4 + 3 * i as u32);
+        // Every recorder after the first starts from the tree the last one handed back.
         let machine = ModelMachine::new(&image).unwrap();
         let prompt = tiny::prompt(10 + i as u64, 11 + 2 * i, spec.vocab);
         for req in [

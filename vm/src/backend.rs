@@ -6,8 +6,9 @@
 
 use crate::error::Result;
 
-/// Something that executes the machine's `step()` over a memory it owns.
-pub trait Backend {
+/// Something that executes the machine's `step()` over a memory it owns. `Send`, so that a run
+/// can be driven from a worker of the kernels' thread pool ([`crate::pool`]).
+pub trait Backend: Send {
     /// A short name for logs and benchmarks (`native`, `wasm`, ...).
     fn name(&self) -> &'static str;
 

@@ -159,19 +159,22 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Run a request to the end, calling `on_step` at every step boundary with the memory.
+    /// The steps run on a worker of the kernels' thread pool ([`crate::pool`]).
     pub fn run_with(
         &mut self,
         req: &Request,
-        mut on_step: impl FnMut(&StepInfo, &[u8]),
+        mut on_step: impl FnMut(&StepInfo, &[u8]) + Send,
     ) -> Result<RunOutput> {
         self.load(req)?;
-        loop {
-            let (info, done) = self.step()?;
-            on_step(&info, self.backend.memory());
-            if done {
-                break;
+        crate::pool::on_worker(|| -> Result<()> {
+            loop {
+                let (info, done) = self.step()?;
+                on_step(&info, self.backend.memory());
+                if done {
+                    return Ok(());
+                }
             }
-        }
+        })?;
         let c = self.cx.l.offset(Region::Control);
         let steps = crate::semantics::mem::rd_u64(self.backend.memory(), c + ctl::STEPS);
         let answer = self.answer();

@@ -26,6 +26,8 @@ pub mod io;
 #[cfg(feature = "std")]
 pub mod native;
 #[cfg(feature = "std")]
+pub mod pool;
+#[cfg(feature = "std")]
 pub mod program;
 #[cfg(feature = "std")]
 pub mod tokenizer;
