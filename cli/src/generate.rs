@@ -14,6 +14,7 @@ use veritrace_vm::candle_backend::Candle;
 use veritrace_vm::image::ImportOptions;
 use veritrace_vm::io::derive_seed;
 use veritrace_vm::native::FastNative;
+use veritrace_vm::pool::on_worker;
 use veritrace_vm::semantics::step::PHASE_HEAD;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Backend, Engine, ModelImage, Request, Wasm};
@@ -188,7 +189,8 @@ fn execute<B: Backend>(
     let mut recorder = if trace {
         let pb = spinner("trace: hashing the initial memory");
         let machine = ModelMachine::new(image)?;
-        let rec = TraceRecorder::new(&machine, engine.memory());
+        let memory = engine.memory();
+        let rec = on_worker(|| TraceRecorder::new(&machine, memory));
         pb.finish_with_message("trace: initial memory hashed");
         Some(rec)
     } else {
@@ -204,23 +206,26 @@ fn execute<B: Backend>(
     let start = Instant::now();
     let mut prefill = None;
     let mut generated = 0u64;
-    loop {
-        let (info, done) = engine.step()?;
-        if let Some(rec) = recorder.as_mut() {
-            rec.record(&info, engine.memory());
-        }
-        if info.phase == PHASE_HEAD {
-            generated += 1;
-            bar.set_position(generated);
-            if prefill.is_none() {
-                prefill = Some(start.elapsed());
-                bar.set_message(format!("{}: decode", engine.backend_name()));
+    // On a pool worker, as `Engine::run_with` does (`veritrace_vm::pool`).
+    on_worker(|| -> Result<()> {
+        loop {
+            let (info, done) = engine.step()?;
+            if let Some(rec) = recorder.as_mut() {
+                rec.record(&info, engine.memory());
+            }
+            if info.phase == PHASE_HEAD {
+                generated += 1;
+                bar.set_position(generated);
+                if prefill.is_none() {
+                    prefill = Some(start.elapsed());
+                    bar.set_message(format!("{}: decode", engine.backend_name()));
+                }
+            }
+            if done {
+                return Ok(());
             }
         }
-        if done {
-            break;
-        }
-    }
+    })?;
     let total = start.elapsed();
     bar.finish_and_clear();
     let answer = engine.answer();
