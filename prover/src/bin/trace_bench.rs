@@ -170,6 +170,18 @@ fn main() -> anyhow::Result<()> {
         recording.as_secs_f64() * 1e6 / steps as f64,
         changed as f64 / steps as f64
     );
+    // The recorder's own time, which the load on this machine disturbs far less than the
+    // difference of two wall times: record() in the least disturbed round plus a later round's
+    // setup, against the fastest plain request.
+    let later_setup = *setups[1..].iter().min().unwrap();
+    let plain_best = best(&plain, whole);
+    println!(
+        "  time in the recorder per request: record() {:.1} ms + setup {:.1} ms = {:.1}% of the plain request ({:.3} s)",
+        recording.as_secs_f64() * 1e3,
+        later_setup.as_secs_f64() * 1e3,
+        ratio(recording + later_setup, plain_best) * 100.0,
+        plain_best.as_secs_f64()
+    );
     let least = traced.iter().min_by_key(|t| t.recording).unwrap();
     let per_phase: Vec<String> = ["init", "embed", "layer", "head+sample", "done"]
         .iter()
