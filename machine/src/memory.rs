@@ -353,20 +353,45 @@ impl MemoryTree {
         let start = offset / LEAF * LEAF;
         let end = (offset + len).div_ceil(LEAF) * LEAF;
         assert!(end <= self.len(), "sync out of bounds");
+        /// Ranges from which the blocks are compared on all cores (a whole memory, when a
+        /// trace starts from a recycled tree: a 2^28-byte memcmp is ~20 ms on one core).
+        const PARALLEL_BYTES: usize = 1 << 22;
+        if end - start >= PARALLEL_BYTES {
+            let old = &self.memory.bytes()[start..end];
+            let differing: Vec<usize> = memory[start..end]
+                .par_chunks(BLOCK)
+                .zip(old.par_chunks(BLOCK))
+                .enumerate()
+                .filter_map(|(i, (new, old))| (new != old).then_some(start + i * BLOCK))
+                .collect();
+            return differing
+                .into_iter()
+                .map(|at| self.write_changed_leaves(memory, at, (at + BLOCK).min(end)))
+                .sum();
+        }
         let mut changed = 0;
         let mut at = start;
         while at < end {
             let block_end = (at + BLOCK).min(end);
             if memory[at..block_end] != self.memory.bytes()[at..block_end] {
-                for leaf in (at..block_end).step_by(LEAF) {
-                    let new = &memory[leaf..leaf + LEAF];
-                    if new != &self.memory.bytes()[leaf..leaf + LEAF] {
-                        self.memory.write(leaf as u64, new);
-                        changed += 1;
-                    }
-                }
+                changed += self.write_changed_leaves(memory, at, block_end);
             }
             at = block_end;
+        }
+        changed
+    }
+
+    /// Writes the leaves of `[from, to)` (whole leaves) whose bytes in `memory` differ;
+    /// returns how many.
+    fn write_changed_leaves(&mut self, memory: &[u8], from: usize, to: usize) -> usize {
+        const LEAF: usize = LEAF_SIZE as usize;
+        let mut changed = 0;
+        for leaf in (from..to).step_by(LEAF) {
+            let new = &memory[leaf..leaf + LEAF];
+            if new != &self.memory.bytes()[leaf..leaf + LEAF] {
+                self.memory.write(leaf as u64, new);
+                changed += 1;
+            }
         }
         changed
     }
@@ -500,6 +525,17 @@ mod tests {
         assert_eq!(t.sync(&next, 0, 1 << 12), 3);
         assert_eq!(t.bytes(), &next[..]);
         assert_eq!(t.root(), full_root(&next));
+        // A range large enough to be compared on all cores.
+        let mut big = MemoryTree::new(vec![0; 1 << 23]);
+        big.root();
+        let mut target = vec![0u8; 1 << 23];
+        for at in [5, 1 << 12, (1 << 22) + 7, (1 << 23) - 1] {
+            target[at] = 0xa5;
+        }
+        target[3000..3100].fill(1);
+        assert_eq!(big.sync(&target, 0, 1 << 23), 4 + 4);
+        assert_eq!(big.bytes(), &target[..]);
+        assert_eq!(big.root(), full_root(&target));
         t.write(5, &[1, 2, 3]);
         next[5..8].copy_from_slice(&[1, 2, 3]);
         assert_eq!(t.root(), full_root(&next));
