@@ -150,15 +150,11 @@ impl Memory {
     /// Recomputes every node, level by level, on all cores.
     fn rebuild_all(&mut self) {
         let leaves = &self.bytes;
-        fill_nodes(&mut self.levels[0], |j| {
-            hash::keccak(&[&leaves[64 * j..64 * j + 64]])
-        });
+        fill_nodes(&mut self.levels[0], |j| parent_of_leaves(leaves, j));
         for l in 1..self.levels.len() {
             let (below, above) = self.levels.split_at_mut(l);
             let below = &below[l - 1];
-            fill_nodes(&mut above[0], |j| {
-                hash::node(&below[2 * j], &below[2 * j + 1])
-            });
+            fill_nodes(&mut above[0], |j| parent_of_nodes(below, j));
         }
     }
 
@@ -233,7 +229,7 @@ fn update_serial(leaves: &[u8], levels: &mut [&mut [Hash]], dirty: &[u64], base:
     let mut indices: Vec<usize> = dirty.iter().map(|&j| (j - base) as usize).collect();
     prefetch_paths(levels, &indices);
     for &j in &indices {
-        levels[0][j] = hash::keccak(&[&leaves[64 * j..64 * j + 64]]);
+        levels[0][j] = parent_of_leaves(leaves, j);
     }
     for l in 1..levels.len() {
         for j in indices.iter_mut() {
@@ -243,9 +239,19 @@ fn update_serial(leaves: &[u8], levels: &mut [&mut [Hash]], dirty: &[u64], base:
         let (below, above) = levels.split_at_mut(l);
         let below = &below[l - 1];
         for &j in &indices {
-            above[0][j] = hash::node(&below[2 * j], &below[2 * j + 1]);
+            above[0][j] = parent_of_nodes(below, j);
         }
     }
+}
+
+/// The parent of leaves `2j` and `2j + 1`.
+fn parent_of_leaves(leaves: &[u8], j: usize) -> Hash {
+    hash::keccak(&[&leaves[64 * j..64 * j + 64]])
+}
+
+/// The parent of nodes `2j` and `2j + 1` of a level.
+fn parent_of_nodes(level: &[Hash], j: usize) -> Hash {
+    hash::node(&level[2 * j], &level[2 * j + 1])
 }
 
 /// Asks the cache for every node [`update_serial`] will read or write above the level-1 nodes

@@ -147,21 +147,21 @@ fn main() -> anyhow::Result<()> {
         );
     }
     // Round 0 built the model's first tree; the later rounds pay what every request pays.
+    let later_setup = *setups[1..].iter().min().unwrap();
+    let plain_best = best(&plain, whole);
+    let traced_whole: Vec<Duration> = traced[1..]
+        .iter()
+        .zip(&setups[1..])
+        .map(|(t, setup)| *setup + whole(t))
+        .collect();
     let ratios = plain[1..]
         .iter()
-        .zip(&traced[1..])
-        .zip(&setups[1..])
-        .map(|((p, t), setup)| ratio(*setup + whole(t), whole(p)));
+        .zip(&traced_whole)
+        .map(|(p, t)| ratio(*t, whole(p)));
     println!(
         "  whole request, recorder setup included: {:.3} s plain, {:.3} s traced, overhead {}",
-        best(&plain, whole).as_secs_f64(),
-        traced[1..]
-            .iter()
-            .zip(&setups[1..])
-            .map(|(t, setup)| *setup + whole(t))
-            .min()
-            .unwrap()
-            .as_secs_f64(),
+        plain_best.as_secs_f64(),
+        traced_whole.iter().min().unwrap().as_secs_f64(),
         overhead(ratios)
     );
     let recording = best(&traced, |t| t.recording);
@@ -173,8 +173,6 @@ fn main() -> anyhow::Result<()> {
     // The recorder's own time, which the load on this machine disturbs far less than the
     // difference of two wall times: record() in the least disturbed round plus a later round's
     // setup, against the fastest plain request.
-    let later_setup = *setups[1..].iter().min().unwrap();
-    let plain_best = best(&plain, whole);
     println!(
         "  time in the recorder per request: record() {:.1} ms + setup {:.1} ms = {:.1}% of the plain request ({:.3} s)",
         recording.as_secs_f64() * 1e3,
@@ -190,11 +188,10 @@ fn main() -> anyhow::Result<()> {
         .map(|(name, (d, n))| format!("{name} {:.0} us", d.as_secs_f64() * 1e6 / f64::from(n)))
         .collect();
     println!("  record() per step by phase: {}", per_phase.join(", "));
-    let later = setups[1..].iter().min().unwrap();
     println!(
         "  recorder setup (h_0): {:.2} s for the model's first trace (a full memory root), then {:.3} s per request (that tree handed back by the last trace, the leaves that differ rehashed)",
         setups[0].as_secs_f64(),
-        later.as_secs_f64()
+        later_setup.as_secs_f64()
     );
     Ok(())
 }
