@@ -42,8 +42,8 @@ contract OneStepProver is IOneStepProver {
         // 1. The pre-state.
         (Machine memory pre, uint256 offset) = MachineState.read(proof, 0);
         preHash = MachineState.hash(pre);
-        // 2. A trapped machine never changes.
-        if (pre.status == MachineState.STATUS_TRAPPED) {
+        // 2. A trapped machine, or one whose step has ended, never changes.
+        if (MachineState.isFinal(pre.status)) {
             ProofReader.finish(proof, offset);
             return (preHash, preHash);
         }

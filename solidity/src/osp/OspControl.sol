@@ -42,7 +42,9 @@ library OspControl {
             s.stack.pop();
             executeBranch(s, entryImm);
         } else if (opcode == Opcodes.STEP_END) {
-            s.post.pc = 0;
+            // The step has ended: a fixed point, everything else (pc included) unchanged.
+            s.post.status = MachineState.STATUS_STEP_END;
+            s.post.pc = pre.pc;
         } else if (opcode == Opcodes.DROP) {
             s.stack.pop();
             s.post.pc = MachineState.nextPc(pre);
