@@ -445,8 +445,24 @@ abstract contract ProtocolBase is Test {
         returns (bytes32[] memory)
     {
         return TestMerkle.descendants(
-            runs[id].leaves, g.traceDepth, g.nodeIndex, g.nodeHeight, _levels(g.nodeHeight)
+            _leavesIn(id, g.traceDepth),
+            g.traceDepth,
+            g.nodeIndex,
+            g.nodeHeight,
+            _levels(g.nodeHeight)
         );
+    }
+
+    /// Run `id`'s leaves as far as a tree of `depth` holds them (a claim of fewer steps has a
+    /// shallower tree than the honest run's; only leaves up to its N can be disputed).
+    function _leavesIn(uint256 id, uint256 depth) internal view returns (bytes32[] memory leaves) {
+        leaves = runs[id].leaves;
+        uint256 width = uint256(1) << depth;
+        if (leaves.length > width) {
+            assembly ("memory-safe") {
+                mstore(leaves, width)
+            }
+        }
     }
 
     function _pickTrace(uint256 gameId, DisputeGame.Game memory g, uint256 execId, uint256 challId)
