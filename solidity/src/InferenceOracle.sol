@@ -356,17 +356,14 @@ contract InferenceOracle is ReentrancyGuard {
         _checkFinalLeaf(spec, claim, output, proofs);
 
         uint32 index = req.answerCount++;
-        answers[requestId][index] = Answer({
-            executor: msg.sender,
-            submittedAt: uint64(block.timestamp),
-            openDisputes: 0,
-            rejected: false,
-            traceRoot: claim.traceRoot,
-            stepCount: claim.stepCount,
-            finalMemoryRoot: claim.finalMemoryRoot,
-            outputHash: keccak256(output),
-            rejectionShare: 0
-        });
+        // A fresh entry: its zero fields (openDisputes, rejected, rejectionShare) are not written.
+        Answer storage answer = answers[requestId][index];
+        answer.executor = msg.sender;
+        answer.submittedAt = uint64(block.timestamp);
+        answer.traceRoot = claim.traceRoot;
+        answer.stepCount = claim.stepCount;
+        answer.finalMemoryRoot = claim.finalMemoryRoot;
+        answer.outputHash = keccak256(output);
         req.status = RequestStatus.Answered;
         totalOwed += msg.value;
         emit AnswerSubmitted(requestId, index, msg.sender, claim, output);
