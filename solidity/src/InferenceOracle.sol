@@ -382,7 +382,9 @@ contract InferenceOracle is ReentrancyGuard {
                         claim.finalMemoryRoot, claim.stepCount, proofs.lastLeafSiblings
                     ) != claim.traceRoot
         ) revert BadTraceProof();
-        MachineIO.decodeOutput(output); // a complete, finished output
+        // Called for its checks (a complete, finished output); the values are not needed here.
+        // slither-disable-next-line unused-return
+        MachineIO.decodeOutput(output);
         bytes32 outputRoot = MemoryMerkle.regionRoot(output, spec.layout.outputLog2);
         if (
             MemoryMerkle.rootFromRegion(
@@ -405,7 +407,7 @@ contract InferenceOracle is ReentrancyGuard {
         returns (bytes32 node)
     {
         node = leaf;
-        bytes32 zero; // root of a height-k tree of zero leaves
+        bytes32 zero = bytes32(0); // root of a height-k tree of zero leaves
         for (uint256 k = 0; k < siblings.length; k++) {
             if ((index >> k) & 1 == 0) {
                 if (siblings[k] != zero) revert NonZeroPadding(k);
@@ -543,6 +545,8 @@ contract InferenceOracle is ReentrancyGuard {
         answer.rejected = true;
         uint256 pot = executorBond - _burn(executorBond * BURN_BPS / 10_000);
         uint256 share = pot / open;
+        // The division's remainder is burned, so the shares and the burn add up to the bond.
+        // slither-disable-next-line divide-before-multiply
         _burn(pot - share * open);
         answer.rejectionShare = share;
         lostRequest[dispute.requestId][answer.executor] = true;
@@ -582,12 +586,14 @@ contract InferenceOracle is ReentrancyGuard {
             revert NotFinalizable(requestId);
         }
         if (keccak256(output) != answer.outputHash) revert WrongOutput();
+        // The status was checked (finished) by decodeOutput; only the text is delivered.
+        // slither-disable-next-line unused-return
         (, uint256 textStart, uint256 textLength) = MachineIO.decodeOutput(output);
 
         req.status = RequestStatus.Finalized;
         _credit(answer.executor, uint256(req.fee) + executorBond);
 
-        bool delivered;
+        bool delivered = false;
         address consumer = req.requester;
         if (consumer.code.length != 0) {
             uint256 limit = req.callbackGasLimit;

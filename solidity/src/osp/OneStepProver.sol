@@ -64,7 +64,7 @@ contract OneStepProver is IOneStepProver {
         uint16 opcode;
         uint64 imm;
         (opcode, imm, offset) = readInstruction(programRoot, pre.pc, proof, offset);
-        uint64 entryImm;
+        uint64 entryImm = 0;
         uint256 entryOffset = offset;
         if (opcode == Opcodes.BRANCH_TABLE) {
             // The entry's place depends on the index operand: read it now, prove it below.
@@ -72,6 +72,8 @@ contract OneStepProver is IOneStepProver {
         }
 
         // 4. The value-stack operands.
+        // A zeroed struct, filled below.
+        // slither-disable-next-line uninitialized-local
         Step memory s;
         s.memoryLog2 = memoryLog2;
         s.post = MachineState.copy(pre);
