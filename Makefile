@@ -13,13 +13,23 @@ CARGO ?= cargo
 # One cargo profile for build, test, demo and bench: the real model is too slow unoptimized.
 PROFILE := --release
 NPM_STAMP := node_modules/.veritrace-installed
+# Static analysis of the contracts: slither, pinned, in its own virtual environment (ignored).
+SLITHER_VERSION := 0.11.6
+CRYTIC_COMPILE_VERSION := 0.4.2
+SLITHER_VENV := .venv-slither
+SLITHER := $(CURDIR)/$(SLITHER_VENV)/bin/slither
+SLITHER_STAMP := $(SLITHER_VENV)/.veritrace-installed-$(SLITHER_VERSION)
+# slither compiles through forge (crytic-compile) into its own out and cache folders, so that
+# solidity/out, which contracts/build.rs reads, is left alone; options in solidity/slither.config.json.
+SLITHER_RUN := cd solidity && PATH="$(dir $(FORGE)):$$PATH" FOUNDRY_OUT=out-slither \
+  FOUNDRY_CACHE_PATH=cache-slither $(SLITHER) .
 
-.PHONY: help setup model program build lint fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp osp-real-step clean
+.PHONY: help setup model program build lint slither fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp osp-real-step clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-setup: $(NPM_STAMP) ## install the pinned toolchain: rust target, anvil/forge/cast, solc, forge-std
+setup: $(NPM_STAMP) $(SLITHER_STAMP) ## install the pinned toolchain: rust target, anvil/forge/cast, solc, forge-std, slither
 	@rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || { \
 	  echo "setup: 'rustup target add wasm32-unknown-unknown' failed" >&2; exit 1; }
 	@rustup component add rustfmt clippy >/dev/null 2>&1 || { \
@@ -30,6 +40,14 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@test -x $(FORGE) && test -x $(ANVIL) && test -x $(CAST) || { \
 	  echo "setup: npm ci did not install forge/anvil/cast" >&2; exit 1; }
+	@touch $@
+
+# About 25 s with a warm network; reinstalled when SLITHER_VERSION changes.
+$(SLITHER_STAMP):
+	rm -rf $(SLITHER_VENV)
+	python3 -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/pip install --quiet --disable-pip-version-check \
+	  slither-analyzer==$(SLITHER_VERSION) crytic-compile==$(CRYTIC_COMPILE_VERSION)
 	@touch $@
 
 model: ## fetch SmolLM2-135M-Instruct (checked by sha256) into models/
@@ -45,11 +63,16 @@ fmt: setup ## format Rust and Solidity sources
 	$(CARGO) fmt --all
 	cd solidity && $(FORGE) fmt
 
-lint: setup ## rustfmt, clippy -D warnings, forge fmt --check
+lint: setup ## rustfmt, clippy -D warnings, forge fmt --check, slither (no medium or high finding)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
 	cd solidity && $(FORGE) fmt --check
+	$(SLITHER_RUN)
 	tools/build-program.sh --check
+
+slither: $(SLITHER_STAMP) ## slither on the contracts alone (findings triaged in solidity/slither.triage.md)
+	@test -x $(FORGE) || { echo "slither: forge is missing: run make setup" >&2; exit 1; }
+	$(SLITHER_RUN)
 
 test-forge: setup ## Solidity unit and fuzz tests
 	cd solidity && $(FORGE) test
@@ -83,4 +106,4 @@ osp-real-step: setup model ## every instruction of a real SmolLM2 decode layer s
 
 clean: ## remove build outputs (keeps node_modules and models)
 	$(CARGO) clean
-	rm -rf solidity/out solidity/cache
+	rm -rf solidity/out solidity/cache solidity/out-slither solidity/cache-slither

@@ -271,8 +271,19 @@ impl Challenger {
             if record.outcome != GameOutcome::Open {
                 continue;
             }
-            let source = s.source_for(record.request_id).await?;
-            match driver::advance(&s.chain, Role::Challenger, game_id, source).await? {
+            // One game's failure never stalls the others: it is logged and retried next round.
+            let progress = match s.source_for(record.request_id).await {
+                Ok(source) => driver::advance(&s.chain, Role::Challenger, game_id, source).await,
+                Err(error) => Err(error),
+            };
+            let progress = match progress {
+                Ok(progress) => progress,
+                Err(error) => {
+                    tracing::error!(game = game_id, "cannot move in this game (retrying next round): {error:#}");
+                    continue;
+                }
+            };
+            match progress {
                 Progress::Moved { action, gas } => {
                     tracing::info!(game = game_id, %action, gas, "move");
                 }
@@ -385,6 +396,15 @@ impl Shared {
                 },
             );
         }
+        if !run.can_win(&job.claim) {
+            tracing::error!(request = %job.request_id, "the answer differs from our run but has no leaf we could dispute: not bonding a challenge");
+            return self.set_watch(
+                job.request_id,
+                Watch::NotConfirmed {
+                    answer_index: job.answer_index,
+                },
+            );
+        }
         self.chain.metrics.mismatches.inc();
         tracing::warn!(request = %job.request_id, detect_secs = run.secs, window_left = left,
             ours = %B256::from(run.submission.trace.root()), claimed = %B256::from(job.claim.trace_root),
@@ -414,7 +434,10 @@ impl Shared {
             .chain
             .send(
                 "challenge",
-                oracle.challenge(job.request_id).value(self.bond).send(),
+                oracle
+                    .challenge(job.request_id, job.answer_index)
+                    .value(self.bond)
+                    .send(),
             )
             .await
         {

@@ -78,6 +78,17 @@ impl OwnRun {
             && self.submission.trace.step_count() == claim.step_count
             && self.submission.final_memory_root == claim.final_memory_root
     }
+
+    /// Whether a game against `claim` has a leaf to dispute, so that a bond on it cannot be
+    /// lost by an honest player: the oracle pinned the claim's leaf 0, depth and zero padding,
+    /// so a root other than the one our run expects at the claim's N differs in a leaf of
+    /// `1..=N`, and a claim of more steps than our run has a leaf past our end (which no step
+    /// reaches). A claim that differs from our run but not from what it expects (it cannot
+    /// have passed the oracle's checks) is never challenged.
+    pub fn can_win(&self, claim: &Claim) -> bool {
+        let expected = self.submission.trace.expectation(claim.step_count).root();
+        expected.is_none_or(|root| root != claim.trace_root)
+    }
 }
 
 fn device(kind: DeviceKind) -> Result<Device> {

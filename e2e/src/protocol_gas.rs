@@ -20,7 +20,7 @@ use veritrace_prover::chain::{Chain, driver};
 use veritrace_prover::metrics::Metrics;
 use veritrace_prover::{
     Hash,
-    commitments::{boundary_hash, region_root, root_from_region, zero_root},
+    commitments::{region_root, root_from_region, zero_root},
     game::{Move, Phase, SourceError, TraceSource, challenger_move, executor_move},
     trace::LayerTrace,
 };
@@ -146,11 +146,9 @@ impl TraceSource for View {
     }
 
     fn machine_hash(&self, step: u64, t: u64) -> Result<Hash, SourceError> {
-        if t == 0 {
-            return Ok(self.trace.leaf(step - 1)?);
-        }
-        if t == self.instructions {
-            return Ok(self.trace.leaf(step)?);
+        // The contract derives both ends from the leaves; only interior points are posted.
+        if t == 0 || t >= self.instructions {
+            return Ok(synthetic("step end", step, t.min(self.instructions)));
         }
         Ok(match self.forged_leaf {
             Some(f) if f == step && t >= self.forged_instruction => {
@@ -254,7 +252,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
                 REGION_LOG2,
                 &in_siblings,
             );
-            let mut leaves = vec![boundary_hash(&globals, &initial)];
+            let mut leaves = vec![initial];
             for i in 1..scenario.steps {
                 let forged = forged_from.is_some_and(|f| i >= f);
                 leaves.push(synthetic(
@@ -263,7 +261,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
                     0,
                 ));
             }
-            leaves.push(boundary_hash(&globals, &final_memory));
+            leaves.push(final_memory);
             Ok(leaves)
         };
 
@@ -319,7 +317,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     let oracle_chal = InferenceOracle::new(deployment.oracle, &parties.challenger);
     let receipt = mined(
         oracle_chal
-            .challenge(requested.requestId)
+            .challenge(requested.requestId, 0)
             .value(params.challenger_bond)
             .send(),
         "challenge",

@@ -62,7 +62,7 @@ pub fn program_root(depth: u8, code_root: &Hash) -> Hash {
 /// The fields of a machine state that its hash covers, in hash order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct StateFields {
-    /// 0 running, 1 trapped.
+    /// 0 running, 1 trapped, 2 step ended.
     pub status: u8,
     /// Index of the next instruction.
     pub pc: u32,
@@ -86,6 +86,12 @@ pub struct StateFields {
 pub const STATUS_RUNNING: u8 = 0;
 /// Machine status: trapped (final).
 pub const STATUS_TRAPPED: u8 = 1;
+/// Machine status: `StepEnd` executed, the layer step is over (final within the step: the
+/// machine never leaves it, so an instruction count past a step's end cannot run on into the
+/// next step; the host starts the next step from the memory alone).
+pub const STATUS_STEP_END: u8 = 2;
+/// The pc of `StepEnd`, where a step's end state stands.
+pub const STEP_END_PC: u32 = 1;
 
 impl StateFields {
     /// The machine hash: `keccak256("Machine:" ‖ fields)`, packed, big-endian.
@@ -104,12 +110,24 @@ impl StateFields {
         ])
     }
 
-    /// The step-boundary state for globals hash `g0` and memory root `m`.
+    /// The step-boundary state for globals hash `g0` and memory root `m`: where a layer step
+    /// starts (status 0, pc 0, empty stacks).
     pub fn boundary(g0: Hash, m: Hash) -> Self {
         Self {
             globals_hash: g0,
             memory_root: m,
             ..Self::default()
+        }
+    }
+
+    /// The end state of a layer step that leaves memory root `m`: the boundary state with
+    /// status 2 at `StepEnd`'s pc. Level 2 of a dispute runs from `boundary(g0, m_{j-1})` to
+    /// `step_end(g0, m_j)`.
+    pub fn step_end(g0: Hash, m: Hash) -> Self {
+        Self {
+            status: STATUS_STEP_END,
+            pc: STEP_END_PC,
+            ..Self::boundary(g0, m)
         }
     }
 }

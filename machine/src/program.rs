@@ -136,9 +136,14 @@ impl Program {
         hash::globals_hash(&self.inner.globals)
     }
 
-    /// The step-boundary machine hash for a memory root.
+    /// The step-boundary machine hash for a memory root: a layer step's start state.
     pub fn boundary_hash(&self, memory_root: Hash) -> Hash {
         StateFields::boundary(self.initial_globals_hash(), memory_root).hash()
+    }
+
+    /// The machine hash of a layer step's end state with a memory root (status 2 at `StepEnd`).
+    pub fn step_end_hash(&self, memory_root: Hash) -> Hash {
+        StateFields::step_end(self.initial_globals_hash(), memory_root).hash()
     }
 }
 

@@ -92,6 +92,11 @@ impl Frame {
             locals: Locals::new(0, &[]),
         }
     }
+
+    /// Whether this is the boundary state's frame.
+    pub(crate) fn is_boundary(&self) -> bool {
+        self.return_pc == 0 && self.locals.depth() == 0 && self.locals.get(0) == 0
+    }
 }
 
 /// The saved caller frames and their chain

@@ -2,7 +2,7 @@
 //! the current frame, globals and memory, with the caches that make hashing after every
 //! instruction affordable.
 
-use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_TRAPPED, StateFields};
+use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_STEP_END, STATUS_TRAPPED, STEP_END_PC, StateFields};
 use crate::memory::Memory;
 use crate::program::Program;
 use crate::stacks::{Frame, FrameStack, ValueStack};
@@ -59,12 +59,36 @@ impl Machine {
         self.pc
     }
 
-    /// Whether the machine is at a step boundary (pc 0, nothing on the stacks, running).
+    /// Whether the machine has trapped or ended its step: no instruction changes it.
+    pub fn is_halted(&self) -> bool {
+        self.status != STATUS_RUNNING
+    }
+
+    /// Whether the machine is at a step boundary (pc 0, nothing on the stacks, running): where
+    /// a layer step starts.
     pub fn at_boundary(&self) -> bool {
-        self.status == STATUS_RUNNING
-            && self.pc == 0
-            && self.stack.is_empty()
-            && self.frames.is_empty()
+        self.status == STATUS_RUNNING && self.pc == 0 && self.stack_free()
+    }
+
+    /// Whether the machine stands at the end of a layer step (status 2 at `StepEnd`, nothing
+    /// on the stacks).
+    pub fn at_step_end(&self) -> bool {
+        self.status == STATUS_STEP_END && self.pc == STEP_END_PC && self.stack_free()
+    }
+
+    fn stack_free(&self) -> bool {
+        self.stack.is_empty() && self.frames.is_empty() && self.frame.is_boundary()
+    }
+
+    /// Starts the next layer step from the end of the last one: the step-boundary state over the
+    /// same memory and globals (the host's move between two `step()` calls; the dispute game
+    /// derives the same start state from the memory root alone).
+    ///
+    /// Panics unless the machine is at a step's end ([`Machine::at_step_end`]).
+    pub fn start_next_step(&mut self) {
+        assert!(self.at_step_end(), "start_next_step: not at the end of a step");
+        self.status = STATUS_RUNNING;
+        self.pc = 0;
     }
 
     /// The linear memory's bytes.

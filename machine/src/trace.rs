@@ -32,7 +32,7 @@ impl LayerTrace {
         loop {
             let n = machine.run_layer_step_limited(interval);
             length += n;
-            if n < interval || machine.is_trapped() || machine.pc() == 0 {
+            if n < interval || machine.is_halted() {
                 break;
             }
             machine.hash();

@@ -116,6 +116,18 @@ impl VectorSet {
                     return proven;
                 }
                 if ins.opcode == op::STEP_END {
+                    // The end of a step is a fixed point: proving it again changes nothing.
+                    let pre_hash = m.hash();
+                    let proof = m.prove_step();
+                    let v = StepVector {
+                        name: format!("{name}/{pc}/step-ended"),
+                        pre_hash,
+                        post_hash: pre_hash,
+                        proof,
+                        ..v
+                    };
+                    self.offer("control", "step-ended", &v);
+                    m.start_next_step();
                     break;
                 }
             }

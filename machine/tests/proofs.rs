@@ -29,11 +29,21 @@ fn every_step_of_every_program_verifies() {
                     assert_eq!(verify_step(program.root(), 16, &proof), Ok((pre, pre)));
                     break 'steps;
                 }
-                if m.pc() == 0 {
+                if m.is_halted() {
                     break;
                 }
             }
-            assert!(m.at_boundary(), "{name}: not at a boundary after StepEnd");
+            assert!(m.at_step_end(), "{name}: not at a step's end after StepEnd");
+            // The end of a step is a fixed point: its proof proves it unchanged.
+            let end = m.hash();
+            let proof = m.prove_step();
+            assert_eq!(
+                verify_step(program.root(), program.memory_log2(), &proof),
+                Ok((end, end)),
+                "{name}: a step's end moved"
+            );
+            m.start_next_step();
+            assert!(m.at_boundary(), "{name}: the next step does not start at a boundary");
         }
     }
     eprintln!("{total} steps proven and checked");
@@ -52,22 +62,36 @@ fn stepping_with_proofs_equals_stepping_without() {
                 b.prove_step();
             }
             assert_eq!(a.hash(), b.hash(), "{name}");
+            if a.is_trapped() {
+                break;
+            }
+            a.start_next_step();
+            b.start_next_step();
         }
     }
 }
 
 #[test]
-fn layer_step_returns_to_the_boundary_hash() {
+fn layer_step_ends_at_the_step_end_hash_and_stays_there() {
     let (_, wat, _) = &common::programs()[1];
     let program = common::program(wat);
     let mut m = Machine::new(&program, program.initial_memory());
+    let root = m.memory_root();
+    assert_eq!(m.hash(), program.boundary_hash(root));
     let n = m.run_layer_step();
     assert!(n > 10);
+    let root = m.memory_root();
+    let end = program.step_end_hash(root);
+    assert_eq!(m.hash(), end);
+    // No instruction count past the end runs on into the next step.
+    for _ in 0..3 {
+        assert_eq!(m.step(), StepOutcome::Halted);
+        assert_eq!(m.hash(), end);
+    }
+    assert_eq!(m.run_layer_step(), 0);
+    m.start_next_step();
+    assert_eq!(m.hash(), program.boundary_hash(root));
     assert_eq!(m.step(), StepOutcome::Continue);
-    let mut fresh = Machine::new(&program, program.initial_memory());
-    fresh.run_layer_step();
-    let root = fresh.memory_root();
-    assert_eq!(fresh.hash(), program.boundary_hash(root));
 }
 
 /// Flips every byte of a sample of proofs: the checker rejects, or proves something else than

@@ -21,7 +21,7 @@ fn prove_layer_step(m: &mut Machine) -> u64 {
             "proof of step {n}"
         );
         n += 1;
-        if m.is_trapped() || m.pc() == 0 {
+        if m.is_halted() {
             return n;
         }
     }
@@ -87,9 +87,10 @@ fn compare(name: &str, wasm: &[u8], steps: usize, prove: bool) -> (u64, bool) {
             return (executed, true);
         }
         assert!(
-            machine.at_boundary(),
-            "{name}: not at a boundary after call {call}"
+            machine.at_step_end(),
+            "{name}: not at a step's end after call {call}"
         );
+        machine.start_next_step();
     }
     (executed, false)
 }

@@ -29,12 +29,14 @@ pub fn point(lo: u64, hi: u64, parts: u64, i: u64) -> u64 {
     lo + ((hi - lo) as u128 * i as u128 / parts as u128) as u64
 }
 
-/// The honest challenger's level-1 pick: the first revealed child that differs from its own
-/// trace and may be disputed (it starts at or before leaf N and is not leaf 0). `None` when
-/// every child agrees (then there is nothing to dispute here).
+/// The honest challenger's level-1 pick: the first revealed child that differs from what its
+/// own run expects (`expected`, from [`crate::trace::Expectation`]: `None` where no honest
+/// value exists, past its own N) and may be disputed (it starts at or before the claimed N and
+/// is not leaf 0). Every child before the pick agrees, so the disputed step starts from an
+/// agreed leaf. `None` when every child agrees (then there is nothing to dispute here).
 pub fn pick_trace_child(
     theirs: &[Hash],
-    mine: &[Hash],
+    expected: &[Option<Hash>],
     node_index: u64,
     height: u8,
     step_count: u64,
@@ -44,7 +46,7 @@ pub fn pick_trace_child(
     (0..theirs.len()).find(|&i| {
         let first_leaf = ((node_index << levels) + i as u64) << child_height;
         let disputable = first_leaf <= step_count && !(child_height == 0 && first_leaf == 0);
-        disputable && theirs[i] != mine[i]
+        disputable && expected[i] != Some(theirs[i])
     })
 }
 
@@ -82,12 +84,14 @@ mod tests {
         // Node (0, height 5) of a trace with N = 20: child 0 is leaf 0 (never disputable),
         // children past leaf 20 are padding.
         let theirs: Vec<Hash> = (0..32).map(|i| [i as u8; 32]).collect();
-        let mut mine = theirs.clone();
-        mine[0] = [99; 32];
+        let mut mine: Vec<Option<Hash>> = theirs.iter().copied().map(Some).collect();
+        mine[0] = Some([99; 32]);
         assert_eq!(pick_trace_child(&theirs, &mine, 0, 5, 20), None);
-        mine[25] = [99; 32];
+        mine[25] = Some([99; 32]);
         assert_eq!(pick_trace_child(&theirs, &mine, 0, 5, 20), None);
-        mine[7] = [99; 32];
+        mine[12] = None; // past the challenger's own N: no honest value
+        assert_eq!(pick_trace_child(&theirs, &mine, 0, 5, 20), Some(12));
+        mine[7] = Some([99; 32]);
         assert_eq!(pick_trace_child(&theirs, &mine, 0, 5, 20), Some(7));
     }
 

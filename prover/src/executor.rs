@@ -168,7 +168,10 @@ impl Executor {
         daemon::poll_loop("executor", interval, retry, shutdown, &mut self).await;
     }
 
-    /// One round: read new events, answer pending requests, play open games, finalize.
+    /// One round: read new events, play open games, answer at most one pending request (so a
+    /// flood of requests never keeps the daemon from its games for more than one inference),
+    /// finalize. A failure in one game or one request is logged and retried next round; it
+    /// never stops the others.
     pub async fn tick(&mut self) -> Result<()> {
         let me = self.chain.me;
         let models = &self.models;
@@ -187,19 +190,24 @@ impl Executor {
             .filter(|(_, g)| g.outcome == GameOutcome::Open)
             .count();
         self.chain.metrics.disputes_open.set(open as i64);
-        self.answer_pending().await?;
         self.play_games().await?;
+        if let Err(error) = self.answer_pending().await {
+            tracing::error!("answering a request failed (retrying next round): {error:#}");
+        }
         if self.config.finalize {
             self.finalize_due().await?;
         }
         Ok(())
     }
 
+    /// Answers the first pending request, if any.
     async fn answer_pending(&mut self) -> Result<()> {
-        for (id, record) in self.store.requests::<RequestRecord>()? {
-            if record.state != RequestState::Pending {
-                continue;
-            }
+        let pending = self
+            .store
+            .requests::<RequestRecord>()?
+            .into_iter()
+            .find(|(_, record)| record.state == RequestState::Pending);
+        if let Some((id, record)) = pending {
             let started = Instant::now();
             let (submission, source) = self.run_request(id, &record).await?;
             self.chain
@@ -307,22 +315,19 @@ impl Executor {
             if self.config.go_silent {
                 continue;
             }
-            let source = match self.sources.get(&record.request_id) {
-                Some(source) => source.clone(),
-                None => {
-                    let request: RequestRecord = self
-                        .store
-                        .request(&record.request_id)?
-                        .context("a game over a request we have no record of")?;
-                    tracing::info!(game = game_id, request = %record.request_id,
-                        "re-running the disputed request to defend it");
-                    let (_, source) = self.run_request(record.request_id, &request).await?;
-                    self.sources.insert(record.request_id, source.clone());
-                    source
+            // One game's failure never stalls the others: it is logged and retried next round.
+            let progress = match self.source_for(game_id, &record).await {
+                Ok(source) => driver::advance(&self.chain, Role::Executor, game_id, source).await,
+                Err(error) => Err(error),
+            };
+            let progress = match progress {
+                Ok(progress) => progress,
+                Err(error) => {
+                    tracing::error!(game = game_id, "cannot move in this game (retrying next round): {error:#}");
+                    continue;
                 }
             };
-            // Play every move that is ours in a row (the challenger answers between them).
-            match driver::advance(&self.chain, Role::Executor, game_id, source).await? {
+            match progress {
                 Progress::Moved { action, gas } => {
                     tracing::info!(game = game_id, %action, gas, "move");
                 }
@@ -333,6 +338,26 @@ impl Executor {
             }
         }
         Ok(())
+    }
+
+    /// Our run of a disputed request: kept from its answer, or recomputed (after a restart).
+    async fn source_for(
+        &mut self,
+        game_id: u64,
+        record: &GameRecord,
+    ) -> Result<Arc<dyn TraceSource + Send + Sync>> {
+        if let Some(source) = self.sources.get(&record.request_id) {
+            return Ok(source.clone());
+        }
+        let request: RequestRecord = self
+            .store
+            .request(&record.request_id)?
+            .context("a game over a request we have no record of")?;
+        tracing::info!(game = game_id, request = %record.request_id,
+            "re-running the disputed request to defend it");
+        let (_, source) = self.run_request(record.request_id, &request).await?;
+        self.sources.insert(record.request_id, source.clone());
+        Ok(source)
     }
 
     fn close_game(

@@ -182,13 +182,14 @@ pub fn challenger_move(
     Ok(Some(match game.phase {
         Phase::TracePick => {
             let levels = reveal_levels(game.node_height);
-            let mine = source
+            let expected = source
                 .layer_trace()
+                .expectation(game.step_count)
                 .descendants(game.node_index, game.node_height, levels)
                 .map_err(SourceError::from)?;
             let pick = pick_trace_child(
                 theirs,
-                &mine,
+                &expected,
                 game.node_index,
                 game.node_height,
                 game.step_count,

@@ -151,18 +151,10 @@ struct StepCache {
 }
 
 impl StepCache {
-    /// The machine after `t` instructions, running on past the step's end (into the next
-    /// step) when `t > len`, from the nearest snapshot.
+    /// The machine after `t` instructions, from the nearest snapshot. Past the step's end
+    /// (`t > len`) the machine stays where the step ended (its end state, or a trap).
     fn machine_at(&self, t: u64) -> Machine {
-        let len = self.trace.len();
-        if t <= len {
-            return self.trace.machine_at(t);
-        }
-        let mut m = self.trace.machine_at(len);
-        for _ in len..t {
-            m.step();
-        }
-        m
+        self.trace.machine_at(t.min(self.trace.len()))
     }
 
     /// Moves the cursor to `t`: forward from where it is, or (a new, narrower round) from the
@@ -183,10 +175,12 @@ impl StepCache {
             self.cursor = Some((t, self.machine_at(t)));
         }
         let (at, m) = self.cursor.as_mut().expect("cursor set above");
-        while *at < t {
+        while *at < t && !m.is_halted() {
             m.step();
             *at += 1;
         }
+        // A halted machine never changes: the positions past its end are all the same state.
+        *at = t;
         if let Err(i) = self.answered.binary_search(&t) {
             self.answered.insert(i, t);
         }
@@ -270,9 +264,12 @@ impl<B: Backend> RunSource<B> {
         Ok(cache.seek(t).hash())
     }
 
+    /// Steps this source can replay: its own `1..=N`, and step N + 1, which a claim of more
+    /// steps than this run has makes a challenger dispute (it runs from this party's final
+    /// memory, where the canonical program traps: no step follows a finished run).
     fn check_step(&self, step: u64) -> Result<(), SourceError> {
         let step_count = self.trace.step_count();
-        if step == 0 || step > step_count {
+        if step == 0 || step > step_count + 1 {
             return Err(SourceError::StepOutOfRange { step, step_count });
         }
         Ok(())
@@ -335,20 +332,20 @@ impl<B: Backend> TraceSource for RunSource<B> {
         Ok(cache.as_ref().expect("cache_for fills it").trace.len())
     }
 
-    /// Leaf `step-1` at `t = 0`, leaf `step` at `t = instruction_count(step)` (so that a lie
-    /// stays consistent with the committed leaves), else the interpreter's hash after `t`
-    /// instructions. Points past the step's end (a count another party claimed) run on into
-    /// the next step: that costs one pass from the step's last snapshot, bounded by the
-    /// claimed count.
+    /// The step's start state over leaf `step-1` at `t = 0`, its end state over leaf `step`
+    /// from `t = instruction_count(step)` on (so that a lie stays consistent with the committed
+    /// leaves; the end is a fixed point), else the interpreter's hash after `t` instructions.
+    /// Step N + 1 (past this run) is the interpreter's all the way.
     fn machine_hash(&self, step: u64, t: u64) -> Result<Hash, SourceError> {
         self.check_step(step)?;
+        let program = self.served.machine.program();
         if t == 0 {
-            return Ok(self.trace.leaf(step - 1)?);
+            return Ok(program.boundary_hash(self.trace.leaf(step - 1)?));
         }
         let mut cache = self.cache_for(step)?;
         let cache = cache.as_mut().expect("cache_for fills it");
-        if t == cache.trace.len() {
-            return Ok(self.trace.leaf(step)?);
+        if t >= cache.trace.len() && step <= self.trace.step_count() {
+            return Ok(program.step_end_hash(self.trace.leaf(step)?));
         }
         if self.lie == Some(Lie::BadDissection) {
             return Ok(Lie::bad_dissection_hash(step, t));
@@ -357,7 +354,7 @@ impl<B: Backend> TraceSource for RunSource<B> {
     }
 
     /// The proof of instruction `t + 1` from the interpreter's state after `t` (past the
-    /// step's end as in [`TraceSource::machine_hash`]).
+    /// step's end: the proof of the halted state, which proves it unchanged).
     fn one_step_proof(&self, step: u64, t: u64) -> Result<Vec<u8>, SourceError> {
         let mut cache = self.cache_for(step)?;
         let cache = cache.as_mut().expect("cache_for fills it");

@@ -1,6 +1,7 @@
-//! The `--trace` commitment of a run: the step-boundary hash `h_i` after every step of an
-//! engine run (`h_0` = the initial state with the request loaded), committed as a
-//! [`LayerTrace`] (docs/architecture.md, "Data flow", step 3).
+//! The `--trace` commitment of a run: the memory root `m_i` after every step of an engine run
+//! (`m_0` = the initial memory with the request loaded), committed as a [`LayerTrace`]
+//! (docs/architecture.md, "Data flow", step 3). At a step boundary the whole machine state is a
+//! function of the memory root, so `m_i` is the canonical state after exactly `i` steps.
 //!
 //! A full memory root of a 2^28-byte machine costs seconds, a step milliseconds, so the
 //! recorder keeps its own [`MemoryTree`] beside the engine and after each step brings over only
@@ -40,7 +41,7 @@ pub enum Watch {
     Full,
 }
 
-/// Records the boundary hashes of one run incrementally.
+/// Records the boundary memory roots of one run incrementally.
 #[derive(Debug)]
 pub struct TraceRecorder {
     tree: MemoryTree,
@@ -66,7 +67,7 @@ impl TraceRecorder {
         let layout = Layout::read(memory);
         let dims = Dims::read(memory);
         let mut tree = machine.memory_tree(memory);
-        let leaf0 = machine.boundary_hash(&tree.root());
+        let leaf0 = tree.root();
         Self {
             tree,
             layout,
@@ -80,7 +81,7 @@ impl TraceRecorder {
     }
 
     /// Records the boundary after the step `info` (as [`Engine::step`] reports it, read before
-    /// the step ran) left `memory`; returns the new leaf `h_i`.
+    /// the step ran) left `memory`; returns the new leaf `m_i` (the memory root).
     pub fn record(&mut self, info: &StepInfo, memory: &[u8]) -> Hash {
         match self.watch {
             Watch::Full => {
@@ -92,7 +93,7 @@ impl TraceRecorder {
                 }
             }
         }
-        let leaf = self.machine.boundary_hash(&self.tree.root());
+        let leaf = self.tree.root();
         self.leaves.push(leaf);
         leaf
     }
@@ -138,7 +139,7 @@ impl TraceRecorder {
         out
     }
 
-    /// The boundary hashes so far: `h_0..h_i`.
+    /// The boundary memory roots so far: `m_0..m_i`.
     pub fn leaves(&self) -> &[Hash] {
         &self.leaves
     }

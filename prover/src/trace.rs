@@ -1,6 +1,8 @@
-//! The layer-trace commitment: a binary Merkle tree over the step-boundary hashes
-//! `h_0..h_N`, zero-padded to a power of two (docs/architecture.md, "Data flow", step 3).
-//! The executor submits its root and opens nodes and leaves of it in level 1 of a dispute.
+//! The layer-trace commitment: a binary Merkle tree over the step-boundary memory roots
+//! `m_0..m_N`, zero-padded to a power of two (docs/architecture.md, "Data flow", step 3).
+//! The executor submits its root and opens nodes and leaves of it in level 1 of a dispute; a
+//! challenger compares another party's nodes with what its own run expects of them
+//! ([`LayerTrace::expectation`]).
 
 use crate::{Hash, hash_pair};
 
@@ -32,13 +34,18 @@ pub struct LayerTrace {
 }
 
 impl LayerTrace {
-    /// Commits to the boundary hashes `h_0..h_N` (N = `leaves.len() - 1` layer steps).
+    /// Commits to the boundary memory roots `m_0..m_N` (N = `leaves.len() - 1` layer steps).
     pub fn new(leaves: Vec<Hash>) -> Result<Self, TraceError> {
         if leaves.len() < 2 {
             return Err(TraceError::TooShort(leaves.len()));
         }
+        let depth = trace_depth(leaves.len() as u64 - 1);
+        Ok(Self::with_depth(leaves, depth))
+    }
+
+    /// The tree over `leaves` (at least 2, at most `2^depth`) zero-padded to depth `depth`.
+    fn with_depth(leaves: Vec<Hash>, depth: u8) -> Self {
         let step_count = leaves.len() as u64 - 1;
-        let depth = trace_depth(step_count);
         let mut level = leaves;
         level.resize(1usize << depth, [0u8; 32]);
         let mut levels = vec![level];
@@ -50,7 +57,29 @@ impl LayerTrace {
                 .collect();
             levels.push(above);
         }
-        Ok(Self { levels, step_count })
+        Self { levels, step_count }
+    }
+
+    /// The leaves `m_0..m_N`, without the padding.
+    pub fn leaves(&self) -> &[Hash] {
+        &self.levels[0][..=self.step_count as usize]
+    }
+
+    /// What this trace (an honest run) expects of the tree of an answer that claims
+    /// `claimed_steps` steps: the contract pins that tree's depth, its leaf 0 and its zero
+    /// padding past `claimed_steps`, so every node over leaves this run also has is known, and
+    /// a node over a leaf past this run's own N can only be a lie (no step follows a finished
+    /// run).
+    pub fn expectation(&self, claimed_steps: u64) -> Expectation {
+        let shared = self.step_count.min(claimed_steps) as usize;
+        Expectation {
+            tree: Self::with_depth(
+                self.levels[0][..=shared].to_vec(),
+                trace_depth(claimed_steps),
+            ),
+            own_steps: self.step_count,
+            claimed_steps,
+        }
     }
 
     /// N, the number of layer steps.
@@ -105,6 +134,53 @@ impl LayerTrace {
                 depth: self.depth(),
             });
         }
+        let child_height = height - levels;
+        let first = index << levels;
+        (first..first + (1u64 << levels))
+            .map(|i| self.node(i, child_height))
+            .collect()
+    }
+}
+
+/// An honest run's view of another party's trace tree ([`LayerTrace::expectation`]).
+#[derive(Debug, Clone)]
+pub struct Expectation {
+    /// The honest leaves up to `min(own, claimed)` steps, zero-padded at the claim's depth.
+    tree: LayerTrace,
+    own_steps: u64,
+    claimed_steps: u64,
+}
+
+impl Expectation {
+    /// The node the honest run expects at (`index`, `height`) of the claimed tree, or `None`
+    /// when the node covers a leaf past the honest N and within the claim (no honest value
+    /// exists: any value there is a lie).
+    pub fn node(&self, index: u64, height: u8) -> Result<Option<Hash>, TraceError> {
+        let first = u128::from(index) << height;
+        let last = first + (1u128 << height) - 1;
+        let own = u128::from(self.own_steps);
+        let claimed = u128::from(self.claimed_steps);
+        if last > own && first <= claimed && own < claimed {
+            let _ = self.tree.node(index, height)?; // still inside the claimed tree
+            return Ok(None);
+        }
+        self.tree.node(index, height).map(Some)
+    }
+
+    /// The root the honest run expects of the claim, `None` when the claim has more steps than
+    /// the honest run (then leaf N + 1 of the honest run is disputable whatever the root).
+    pub fn root(&self) -> Option<Hash> {
+        (self.claimed_steps <= self.own_steps).then(|| self.tree.root())
+    }
+
+    /// The `2^levels` expected nodes `levels` below node (`index`, `height`), left to right.
+    pub fn descendants(
+        &self,
+        index: u64,
+        height: u8,
+        levels: u8,
+    ) -> Result<Vec<Option<Hash>>, TraceError> {
+        self.tree.descendants(index, height, levels)?;
         let child_height = height - levels;
         let first = index << levels;
         (first..first + (1u64 << levels))

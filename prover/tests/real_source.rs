@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
-use veritrace_machine::verify_step;
+use veritrace_machine::{Program, verify_step};
 use veritrace_prover::commitments::region_root;
 use veritrace_prover::dissection::{parts, point, reveal_levels};
 use veritrace_prover::game::{
@@ -132,10 +132,7 @@ fn assert_submittable(w: &World, s: &Submission) {
         "input inside the image root"
     );
     // ... and, with the input in place, give the memory root behind leaf 0.
-    assert_eq!(
-        w.served.machine.boundary_hash(&image_root_with_input(w, s)),
-        s.trace.leaf(0).unwrap()
-    );
+    assert_eq!(image_root_with_input(w, s), s.trace.leaf(0).unwrap());
     let output_root = region_root(&s.output, log2(Region::Output)).unwrap();
     assert_eq!(
         root_from_path(
@@ -146,10 +143,15 @@ fn assert_submittable(w: &World, s: &Submission) {
         s.final_memory_root,
         "output inside the final memory"
     );
-    assert_eq!(
-        w.served.machine.boundary_hash(&s.final_memory_root),
-        s.trace.leaf(s.trace.step_count()).unwrap()
-    );
+    let n = s.trace.step_count();
+    assert_eq!(s.final_memory_root, s.trace.leaf(n).unwrap());
+    // Every leaf past N is zero: the right-hand siblings on leaf N's path are zero subtrees.
+    let zeros = veritrace_machine::hash::zero_hashes(s.trace.depth() as usize);
+    for (k, sibling) in s.trace.path(n).unwrap().iter().enumerate() {
+        if (n >> k) & 1 == 0 {
+            assert_eq!(*sibling, zeros[k], "NonZeroPadding at level {k}");
+        }
+    }
 }
 
 /// The memory root with the request loaded: the input region's root over the same siblings.
@@ -192,6 +194,7 @@ struct Referee {
     hi_hash: Hash,
     pending: Vec<Hash>,
     program_root: Hash,
+    program: Program,
     memory_log2: u8,
     max_step_instructions: u64,
 }
@@ -227,6 +230,7 @@ impl Referee {
             hi_hash: [0; 32],
             pending: Vec::new(),
             program_root: w.served.machine.program_root(),
+            program: w.served.machine.program().clone(),
             memory_log2: w.served.image.layout.memory_log2 as u8,
             max_step_instructions: 1 << 40,
         }
@@ -289,8 +293,9 @@ impl Referee {
                             count = instruction_count;
                             self.view.lo = 0;
                             self.view.hi = instruction_count;
-                            self.lo_hash = start_leaf;
-                            self.hi_hash = self.node;
+                            // Both ends derived from the leaves, as the contract does.
+                            self.lo_hash = self.program.boundary_hash(start_leaf);
+                            self.hi_hash = self.program.step_end_hash(self.node);
                             rounds += 1;
                             self.post_dissection(hashes);
                         }
@@ -424,12 +429,15 @@ fn the_honest_source_submits_what_execute_does_and_reproduces_the_boundaries() {
         started.elapsed().as_secs_f64()
     );
     assert!(count > 1_000_000, "{count}");
-    let leaf = |i: u64| s.trace.leaf(i).unwrap();
-    // The interpreter, from the re-run engine's boundary, lands on the engine's next boundary.
-    assert_eq!(src.interpreter_hash(j, 0).unwrap(), leaf(j - 1));
-    assert_eq!(src.interpreter_hash(j, count).unwrap(), leaf(j));
-    assert_eq!(src.machine_hash(j, 0).unwrap(), leaf(j - 1));
-    assert_eq!(src.machine_hash(j, count).unwrap(), leaf(j));
+    let program = w.served.machine.program();
+    let start = |i: u64| program.boundary_hash(s.trace.leaf(i).unwrap());
+    let end = |i: u64| program.step_end_hash(s.trace.leaf(i).unwrap());
+    // The interpreter, from the re-run engine's boundary, ends the step on the engine's next
+    // boundary memory.
+    assert_eq!(src.interpreter_hash(j, 0).unwrap(), start(j - 1));
+    assert_eq!(src.interpreter_hash(j, count).unwrap(), end(j));
+    assert_eq!(src.machine_hash(j, 0).unwrap(), start(j - 1));
+    assert_eq!(src.machine_hash(j, count).unwrap(), end(j));
 
     // One-step proofs inside the step and of its last instruction (StepEnd) verify.
     let program_root = w.served.machine.program_root();
@@ -447,22 +455,30 @@ fn the_honest_source_submits_what_execute_does_and_reproduces_the_boundaries() {
             started.elapsed().as_secs_f64()
         );
     }
-    assert_ne!(src.machine_hash(j, count / 2).unwrap(), leaf(j - 1));
+    assert_ne!(src.machine_hash(j, count / 2).unwrap(), start(j - 1));
 
-    // Past a step's end (a count another party may claim) the machine runs on into the next
-    // step: after step 1's `count + 5` instructions it is where step 2 is after 5, and the
-    // proof from there still verifies.
+    // Past a step's end (a count another party may claim) the machine stays at the step's end
+    // state: it never runs on into the next step, and its proof proves it unchanged.
     let count1 = src.instruction_count(1).unwrap();
     let past = src.machine_hash(1, count1 + 5).unwrap();
+    assert_eq!(past, end(1));
+    assert_eq!(src.interpreter_hash(1, count1 + 5).unwrap(), end(1));
     let proof = src.one_step_proof(1, count1 + 5).unwrap();
-    let (pre, post) = verify_step(program_root, log2, &proof).unwrap();
-    assert_eq!(pre, past);
-    assert_eq!(post, src.machine_hash(1, count1 + 6).unwrap());
-    assert_eq!(src.interpreter_hash(2, 5).unwrap(), past);
+    assert_eq!(verify_step(program_root, log2, &proof).unwrap(), (past, past));
+    assert_ne!(src.interpreter_hash(2, 5).unwrap(), past);
 
-    // Steps outside 1..=N are errors, not panics.
+    // Step N + 1 (which a longer claim makes a challenger dispute) runs from the final memory
+    // into the canonical program's trap: it never reaches a step's end.
     let n = s.trace.step_count();
-    for bad in [0, n + 1] {
+    let after_end = src.interpreter_hash(n + 1, 1 << 20).unwrap();
+    assert_ne!(after_end, src.machine_hash(n + 1, 0).unwrap());
+    assert_eq!(src.machine_hash(n + 1, 0).unwrap(), program.boundary_hash(s.trace.leaf(n).unwrap()));
+    let proof = src.one_step_proof(n + 1, 1 << 20).unwrap();
+    let (pre, post) = verify_step(program_root, log2, &proof).unwrap();
+    assert_eq!((pre, post), (after_end, after_end), "a trapped machine stays trapped");
+
+    // Steps outside 1..=N + 1 are errors, not panics.
+    for bad in [0, n + 2] {
         assert!(matches!(
             src.instruction_count(bad),
             Err(SourceError::StepOutOfRange { step, step_count }) if step == bad && step_count == n

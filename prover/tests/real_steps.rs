@@ -57,18 +57,18 @@ fn the_interpreter_replays_real_steps_of_every_kind() {
             let secs = started.elapsed().as_secs_f64();
             let (_, done) = engine.step().unwrap();
             assert!(!machine.is_trapped(), "trapped in step {next:?}");
-            assert!(machine.at_boundary(), "not at a boundary after {next:?}");
+            assert!(machine.at_step_end(), "not at a step's end after {next:?}");
             assert_eq!(machine.globals(), mm.program().globals());
             assert!(
                 machine.memory() == engine.memory(),
                 "memories differ after step {next:?}"
             );
             // Equal memories, so this is the leaf the engine's memory gives; the machine's own
-            // hash must reduce to it (empty stacks, pc 0, initial globals).
+            // hash must reduce to its step-end hash (empty stacks, status 2, initial globals).
             let after = machine.hash();
             assert_eq!(
                 after,
-                mm.boundary_hash(&machine.memory_root()),
+                mm.program().step_end_hash(machine.memory_root()),
                 "after {next:?}"
             );
             assert_ne!(before, after);

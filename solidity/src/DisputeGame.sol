@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {DisputeClaim, IDisputeGame} from "./InferenceOracle.sol";
 import {IOneStepProver} from "./interfaces/IOneStepProver.sol";
+import {MachineHashes} from "./lib/MachineHashes.sol";
 import {MemoryMerkle} from "./lib/MemoryMerkle.sol";
 
 /// @notice Where the oracle hears about a finished game.
@@ -13,17 +14,27 @@ interface IGameResultSink {
 
 /// @title DisputeGame
 /// @notice The three-level dispute game between an executor and one challenger.
-/// @dev Level 1 descends the executor's committed layer-trace tree: the executor reveals the
+/// @dev The layer trace's leaves are memory roots: leaf j = M_j, the memory after j calls of
+///      `step()` (leaf 0 and leaf N were checked by the oracle on submission, leaves past N are
+///      zero). Level 1 descends the executor's committed trace tree: the executor reveals the
 ///      2^L1_FANOUT_LOG2 descendants of the current node (checked against it), the challenger
-///      picks the first one that differs from its own trace, down to one leaf j >= 1. Level 2:
-///      the executor opens leaf j-1 (the start of the disputed step, checked against the trace
-///      root), names the step's instruction count n, and the parties dissect [0, n] k-ary
-///      (the executor posts the interior machine hashes, the challenger picks a sub-interval)
-///      down to one instruction. Level 3: a one-step proof from the agreed pre-state decides:
-///      if its post-state differs from the executor's claim, the challenger wins. Both levels
-///      meet at boundary hashes, which are machine hashes (docs/architecture.md), so every
-///      transition between levels is checked. Each party has a chess clock; the party to move
-///      whose time runs out loses (anyone may call `timeout`).
+///      picks one (an honest challenger: the first that differs from its own trace, or the one
+///      holding leaf N_honest + 1 when the executor claims more steps), down to one leaf
+///      1 <= j <= N. Level 2: the executor opens leaf j-1 (checked against the trace root) and
+///      names the step's instruction count n; the game derives both ends of the step, the start
+///      state `boundaryHash(G0, M_{j-1})` at instruction 0 and the end state
+///      `stepEndHash(G0, M_j)` at instruction n, and the parties dissect [0, n] k-ary (the
+///      executor posts the interior machine hashes, the challenger picks a sub-interval) down to
+///      one instruction. Level 3: a one-step proof from the agreed pre-state decides: if its
+///      post-state differs from the executor's claim, the challenger wins.
+///      Why this is sound: `StepEnd` leaves the machine at status 2, which never changes again,
+///      so from a step's start the deterministic machine reaches exactly one step-end state (or
+///      none, if it traps) and stays there; a link j-1 -> j can be defended only if M_j is the
+///      memory one step after M_{j-1}, whatever n the executor names, and by induction from the
+///      checked leaf 0 every defensible leaf is the canonical one. The canonical program traps
+///      when `step()` runs on a finished machine, so no step after the last one can be defended
+///      and N is unique. Each party has a chess clock; the party to move whose time runs out
+///      loses (anyone may call `timeout`).
 contract DisputeGame is IDisputeGame {
     /// @notice What the game waits for.
     enum Phase {
@@ -54,12 +65,14 @@ contract DisputeGame is IDisputeGame {
         uint8 traceDepth;
         uint8 memoryLog2;
         bytes32 programRoot;
+        bytes32 initialGlobalsHash;
         uint64 maxStepInstructions;
         // level 1: the current node covers leaves [nodeIndex << nodeHeight, (nodeIndex+1) << nodeHeight)
         bytes32 node;
         uint64 nodeIndex;
         uint8 nodeHeight;
         // level 2: the interval [lo, hi] of instruction positions with the executor's hashes
+        // (at lo = 0 the step's start state, at hi = n its end state)
         uint64 lo;
         uint64 hi;
         bytes32 loHash;
@@ -96,7 +109,9 @@ contract DisputeGame is IDisputeGame {
     );
     /// @notice The challenger picked a child; the game now disputes that node.
     event TracePicked(uint256 indexed gameId, uint64 nodeIndex, uint8 nodeHeight, bytes32 node);
-    /// @notice The executor opened step `step` (leaf j-1 -> leaf j) with `instructionCount` instructions.
+    /// @notice The executor opened the step from leaf `step` = j-1 to leaf j with
+    ///         `instructionCount` instructions; `startHash` (the start state of memory M_{j-1})
+    ///         and `endHash` (the step-end state of memory M_j) are the derived ends of level 2.
     event StepOpened(
         uint256 indexed gameId,
         uint64 step,
@@ -171,6 +186,7 @@ contract DisputeGame is IDisputeGame {
         g.traceDepth = claim.traceDepth;
         g.memoryLog2 = claim.memoryLog2;
         g.programRoot = claim.programRoot;
+        g.initialGlobalsHash = claim.initialGlobalsHash;
         g.maxStepInstructions = claim.maxStepInstructions;
         g.node = claim.traceRoot;
         g.nodeIndex = 0;
@@ -222,8 +238,10 @@ contract DisputeGame is IDisputeGame {
 
     // ---------------------------------------------------------------- level 1 -> level 2
 
-    /// @notice Executor: opens leaf j-1 (the disputed step's start) with its trace path, names
-    ///         the step's instruction count and posts the first dissection of [0, count].
+    /// @notice Executor: opens leaf j-1 (M_{j-1}, the memory root the disputed step starts from)
+    ///         with its trace path, names the step's instruction count and posts the first
+    ///         dissection of [0, count]. Level 2 runs from `boundaryHash(G0, M_{j-1})` at 0 to
+    ///         `stepEndHash(G0, M_j)` at `instructionCount`.
     function openStep(
         uint256 gameId,
         bytes32 startLeaf,
@@ -315,7 +333,8 @@ contract DisputeGame is IDisputeGame {
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev Checks the opened start leaf j-1 and sets up level 2 over [0, instructionCount].
+    /// @dev Checks the opened start leaf j-1 and sets up level 2 over [0, instructionCount]
+    ///      between the step's derived start and end states.
     function _openStep(
         uint256 gameId,
         Game storage g,
@@ -331,11 +350,13 @@ contract DisputeGame is IDisputeGame {
         if (instructionCount == 0 || instructionCount > g.maxStepInstructions) {
             revert BadInstructionCount(instructionCount, g.maxStepInstructions);
         }
+        bytes32 startHash = MachineHashes.boundaryHash(g.initialGlobalsHash, startLeaf);
+        bytes32 endHash = MachineHashes.stepEndHash(g.initialGlobalsHash, g.node);
         g.lo = 0;
         g.hi = instructionCount;
-        g.loHash = startLeaf;
-        g.hiHash = g.node;
-        emit StepOpened(gameId, startIndex, startLeaf, g.node, instructionCount);
+        g.loHash = startHash;
+        g.hiHash = endHash;
+        emit StepOpened(gameId, startIndex, startHash, endHash, instructionCount);
     }
 
     function _postDissection(uint256 gameId, Game storage g, bytes32[] calldata hashes) private {

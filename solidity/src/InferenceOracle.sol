@@ -5,14 +5,13 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
 import {MemoryMerkle} from "./lib/MemoryMerkle.sol";
-import {MachineHashes} from "./lib/MachineHashes.sol";
 import {MachineIO} from "./lib/MachineIO.sol";
 
 /// @notice What the oracle tells its dispute game when a challenge opens.
 struct DisputeClaim {
-    /// Root of the executor's layer trace (boundary hashes h_0..h_N, zero-padded to 2^depth).
+    /// Root of the executor's layer trace (memory roots M_0..M_N, zero leaves up to 2^depth).
     bytes32 traceRoot;
-    /// N: the number of layer steps; h_N is the final state.
+    /// N: the number of layer steps; M_N is the final memory.
     uint64 stepCount;
     /// Depth of the trace tree.
     uint8 traceDepth;
@@ -36,13 +35,29 @@ interface IDisputeGame {
 
 /// @title InferenceOracle
 /// @notice Requests, bonded answers, challenges and finality for verifiable inference.
-/// @dev Money flow: the requester pays a fee; the executor posts `executorBond` with an answer;
-///      each challenger posts `challengerBond`. A dispute's loser forfeits its bond: the winner
-///      gets it minus `burnBps`, which stays locked here forever, so that an executor and a
-///      challenger who are the same party cannot dispute (and delay finality) for free. All
-///      payouts are credits withdrawn with `withdraw` (pull payments); the only outgoing calls
-///      are `withdraw`'s transfer and the gas-capped consumer callback in `finalize`, both after
-///      every state change (checks-effects-interactions) and behind a reentrancy guard.
+/// @dev Submission: the layer trace's leaves are memory roots (leaf j = the memory after j calls
+///      of `step()`); the oracle checks leaf 0 against the image with this request's input,
+///      leaf N against the final memory (which must hold the finished output), and that every
+///      leaf past N is zero (`NonZeroPadding`), so that an honest executor's trace is unique.
+///
+///      Money flow: the requester pays a fee; the executor posts `executorBond` with an answer;
+///      each challenger posts `challengerBond` with a challenge naming the answer it disputes.
+///      - A challenger that loses forfeits its bond to the executor, minus `BURN_BPS` burned.
+///      - An answer that loses a dispute is rejected; its executor's bond is forfeited: `BURN_BPS`
+///        of it is burned, and the rest is split equally among all the disputes open against
+///        the answer at that moment, the winning one included (the rounding remainder is burned
+///        too). The winner is credited its share and its bond at once; every other dispute open
+///        at that moment gets its share and its bond when it closes, whether it is cancelled as
+///        moot (`cancelMootDispute`) or its game ends anyway, since the answer was wrong. A
+///        challenger's own second address thus cannot take the whole reward from an honest
+///        challenger, and an executor disputing itself pays the burn each time.
+///      - An executor address that lost an answer on a request can never answer it again
+///        (`ExecutorLostRequest`), and the requester may cancel a request at once after one of
+///        its answers was rejected (a request nobody answered: after `requestTimeout`).
+///      The burn stays locked here forever. All payouts are credits withdrawn with `withdraw`
+///      (pull payments); the only outgoing calls are `withdraw`'s transfer and the gas-capped
+///      consumer callback in `finalize`, both after every state change
+///      (checks-effects-interactions) and behind a reentrancy guard.
 ///      Invariant: `address(this).balance == totalOwed + totalBurned`.
 contract InferenceOracle is ReentrancyGuard {
     /// @notice Life cycle of a request.
@@ -79,6 +94,9 @@ contract InferenceOracle is ReentrancyGuard {
         uint64 stepCount;
         bytes32 finalMemoryRoot;
         bytes32 outputHash;
+        /// Set on rejection: what each dispute open against the answer at that moment gets of
+        /// the forfeited executor bond, besides its own bond back.
+        uint256 rejectionShare;
     }
 
     /// @notice A challenge against an answer.
@@ -116,6 +134,9 @@ contract InferenceOracle is ReentrancyGuard {
     mapping(uint256 => Dispute) public disputes;
     /// @notice Withdrawable balances.
     mapping(address => uint256) public credits;
+    /// @notice Whether an executor address lost an answer on a request (it may not answer it
+    ///         again), by request id and executor.
+    mapping(bytes32 => mapping(address => bool)) public lostRequest;
     /// @notice Everything the contract owes: fees, bonds and credits.
     uint256 public totalOwed;
     /// @notice Burned value, locked here forever.
@@ -155,7 +176,7 @@ contract InferenceOracle is ReentrancyGuard {
     event AnswerRejected(bytes32 indexed requestId, uint32 indexed answerIndex);
     /// @notice An answer became final; `delivered` says whether the consumer callback succeeded.
     event RequestFinalized(bytes32 indexed requestId, uint32 answerIndex, bool delivered);
-    /// @notice The requester cancelled an unanswered request.
+    /// @notice The requester cancelled a request that had no live answer.
     event RequestCancelled(bytes32 indexed requestId);
     /// @notice `account` withdrew `amount`.
     event Withdrawn(address indexed account, uint256 amount);
@@ -180,6 +201,13 @@ contract InferenceOracle is ReentrancyGuard {
     error BadStepCount(uint64 stepCount, uint64 maxSteps);
     /// @notice An opened trace leaf does not match the trace root.
     error BadTraceProof();
+    /// @notice The trace has a non-zero leaf past N: the sibling at `level` of leaf N's path
+    ///         covers only leaves past N but is not the root of a tree of zero leaves.
+    error NonZeroPadding(uint256 level);
+    /// @notice A challenge names answer `requested`, but the current answer is `current`.
+    error NotCurrentAnswer(uint32 requested, uint32 current);
+    /// @notice `executor` lost an answer on this request and may not answer it again.
+    error ExecutorLostRequest(address executor);
     /// @notice The first trace leaf is not the request's initial state.
     error WrongInitialState(bytes32 expected, bytes32 opened);
     /// @notice The input-region path does not lead to the model's image root.
@@ -198,7 +226,8 @@ contract InferenceOracle is ReentrancyGuard {
     error UnknownDispute(uint256 gameId);
     /// @notice The dispute's answer is still live: it cannot be cancelled.
     error DisputeNotMoot(uint256 gameId);
-    /// @notice Only the requester may cancel, and only after `requestTimeout`.
+    /// @notice Only the requester may cancel an open request, and only after `requestTimeout`
+    ///         unless an answer of it was rejected.
     error CannotCancel(bytes32 requestId);
     /// @notice Nothing to withdraw.
     error NothingToWithdraw();
@@ -263,13 +292,17 @@ contract InferenceOracle is ReentrancyGuard {
         emit InferenceRequested(requestId, modelId, msg.sender, msg.value, seed, body);
     }
 
-    /// @notice Lets the requester take the fee back when nobody answered within `requestTimeout`.
+    /// @notice Lets the requester of an open request take the fee back: at once when an answer
+    ///         of it was rejected, else when nobody answered within `requestTimeout`.
     function cancel(bytes32 requestId) external {
         Request storage req = _request(requestId);
-        if (
-            req.requester != msg.sender || req.status != RequestStatus.Open
-                || block.timestamp < req.createdAt + requestTimeout
-        ) revert CannotCancel(requestId);
+        if (req.requester != msg.sender || req.status != RequestStatus.Open) {
+            revert CannotCancel(requestId);
+        }
+        // An open request with answers has had its last answer rejected.
+        if (req.answerCount == 0 && block.timestamp < req.createdAt + requestTimeout) {
+            revert CannotCancel(requestId);
+        }
         req.status = RequestStatus.Cancelled;
         _credit(msg.sender, req.fee);
         emit RequestCancelled(requestId);
@@ -281,9 +314,10 @@ contract InferenceOracle is ReentrancyGuard {
     struct SubmissionProofs {
         /// Siblings of the input region inside the image root (bottom-up).
         bytes32[] inputRegionSiblings;
-        /// Path of trace leaf 0 (the initial boundary state) in the trace tree.
+        /// Path of trace leaf 0 (the initial memory root) in the trace tree.
         bytes32[] firstLeafSiblings;
-        /// Path of trace leaf N (the final boundary state) in the trace tree.
+        /// Path of trace leaf N (the final memory root) in the trace tree; its siblings on the
+        /// right of the path must be roots of zero leaves (nothing past N).
         bytes32[] lastLeafSiblings;
         /// Siblings of the output region inside the final memory root (bottom-up).
         bytes32[] outputRegionSiblings;
@@ -291,17 +325,19 @@ contract InferenceOracle is ReentrancyGuard {
 
     /// @notice What an executor claims about its run of a request.
     struct AnswerClaim {
-        /// Root of the layer trace h_0..h_N (boundary hashes, zero-padded to a power of two).
+        /// Root of the layer trace M_0..M_N (memory roots, zero leaves up to a power of two).
         bytes32 traceRoot;
         /// N, the number of layer steps.
         uint64 stepCount;
-        /// Memory root of the final state; h_N is its boundary hash.
+        /// Memory root of the final state: trace leaf N.
         bytes32 finalMemoryRoot;
     }
 
     /// @notice Answers an open request with a bond of `executorBond`. `output` is the used
     ///         prefix of the output region (header, token ids, text); `proofs` bind the trace's
-    ///         first leaf to the request and the output to the trace's last leaf.
+    ///         first leaf to the request and the output to the trace's last leaf, and show that
+    ///         the trace has no leaf past N. An executor that lost an answer on this request
+    ///         may not answer it again.
     function submit(
         bytes32 requestId,
         AnswerClaim calldata claim,
@@ -311,6 +347,7 @@ contract InferenceOracle is ReentrancyGuard {
         Request storage req = _request(requestId);
         if (req.status != RequestStatus.Open) revert WrongRequestStatus(requestId, req.status);
         if (msg.value != executorBond) revert WrongBond(msg.value, executorBond);
+        if (lostRequest[requestId][msg.sender]) revert ExecutorLostRequest(msg.sender);
         ModelRegistry.ModelSpec memory spec = registry.getModel(req.modelId).spec;
         if (claim.stepCount == 0 || claim.stepCount > spec.limits.maxLayerSteps) {
             revert BadStepCount(claim.stepCount, spec.limits.maxLayerSteps);
@@ -319,37 +356,35 @@ contract InferenceOracle is ReentrancyGuard {
         _checkFinalLeaf(spec, claim, output, proofs);
 
         uint32 index = req.answerCount++;
-        answers[requestId][index] = Answer({
-            executor: msg.sender,
-            submittedAt: uint64(block.timestamp),
-            openDisputes: 0,
-            rejected: false,
-            traceRoot: claim.traceRoot,
-            stepCount: claim.stepCount,
-            finalMemoryRoot: claim.finalMemoryRoot,
-            outputHash: keccak256(output)
-        });
+        // A fresh entry: its zero fields (openDisputes, rejected, rejectionShare) are not written.
+        Answer storage answer = answers[requestId][index];
+        answer.executor = msg.sender;
+        answer.submittedAt = uint64(block.timestamp);
+        answer.traceRoot = claim.traceRoot;
+        answer.stepCount = claim.stepCount;
+        answer.finalMemoryRoot = claim.finalMemoryRoot;
+        answer.outputHash = keccak256(output);
         req.status = RequestStatus.Answered;
         totalOwed += msg.value;
         emit AnswerSubmitted(requestId, index, msg.sender, claim, output);
     }
 
-    /// @dev Leaf N must be the boundary hash of the final memory, which must hold `output`.
+    /// @dev Leaf N must be the final memory root, which must hold `output`; no leaf past N.
     function _checkFinalLeaf(
         ModelRegistry.ModelSpec memory spec,
         AnswerClaim calldata claim,
         bytes calldata output,
         SubmissionProofs calldata proofs
     ) private pure {
-        bytes32 lastLeaf = MachineHashes.boundaryHash(
-            spec.initialGlobalsHash, claim.finalMemoryRoot
-        );
         if (
             proofs.lastLeafSiblings.length != _traceDepth(claim.stepCount)
-                || MemoryMerkle.rootFromLeaf(lastLeaf, claim.stepCount, proofs.lastLeafSiblings)
-                    != claim.traceRoot
+                || _rootFromLastLeaf(
+                        claim.finalMemoryRoot, claim.stepCount, proofs.lastLeafSiblings
+                    ) != claim.traceRoot
         ) revert BadTraceProof();
-        MachineIO.decodeOutput(output); // a complete, finished output
+        // Called for its checks (a complete, finished output); the values are not needed here.
+        // slither-disable-next-line unused-return
+        MachineIO.decodeOutput(output);
         bytes32 outputRoot = MemoryMerkle.regionRoot(output, spec.layout.outputLog2);
         if (
             MemoryMerkle.rootFromRegion(
@@ -362,7 +397,29 @@ contract InferenceOracle is ReentrancyGuard {
         ) revert BadOutputProof();
     }
 
-    /// @dev Leaf 0 of the trace must be the boundary hash of the image with this request's input.
+    /// @dev Root of the trace tree from leaf N (`index`) and its bottom-up path, checking that
+    ///      every leaf past N is zero: where bit k of N is 0, the sibling at level k is the
+    ///      subtree right of the path, which covers only leaves past N, so it must be the root of
+    ///      a height-k tree of zero leaves (height 0: `bytes32(0)`).
+    function _rootFromLastLeaf(bytes32 leaf, uint64 index, bytes32[] calldata siblings)
+        private
+        pure
+        returns (bytes32 node)
+    {
+        node = leaf;
+        bytes32 zero = bytes32(0); // root of a height-k tree of zero leaves
+        for (uint256 k = 0; k < siblings.length; k++) {
+            if ((index >> k) & 1 == 0) {
+                if (siblings[k] != zero) revert NonZeroPadding(k);
+                node = keccak256(abi.encodePacked(node, zero));
+            } else {
+                node = keccak256(abi.encodePacked(siblings[k], node));
+            }
+            zero = keccak256(abi.encodePacked(zero, zero));
+        }
+    }
+
+    /// @dev Leaf 0 of the trace must be the memory root of the image with this request's input.
     function _checkInitialLeaf(
         Request storage req,
         ModelRegistry.ModelSpec memory spec,
@@ -386,24 +443,29 @@ contract InferenceOracle is ReentrancyGuard {
             layout.memoryLog2,
             proofs.inputRegionSiblings
         );
-        bytes32 firstLeaf = MachineHashes.boundaryHash(spec.initialGlobalsHash, initialMemory);
         if (
             proofs.firstLeafSiblings.length != _traceDepth(claim.stepCount)
-                || MemoryMerkle.rootFromLeaf(firstLeaf, 0, proofs.firstLeafSiblings)
+                || MemoryMerkle.rootFromLeaf(initialMemory, 0, proofs.firstLeafSiblings)
                     != claim.traceRoot
-        ) revert WrongInitialState(firstLeaf, claim.traceRoot);
+        ) revert WrongInitialState(initialMemory, claim.traceRoot);
     }
 
     // ---------------------------------------------------------------- disputes
 
-    /// @notice Challenges the current answer of `requestId` with a bond of `challengerBond`;
-    ///         opens a game in `game` between the executor and the caller. Any number of
-    ///         challengers may each open their own game.
-    function challenge(bytes32 requestId) external payable returns (uint256 gameId) {
+    /// @notice Challenges answer `answerIndex` of `requestId`, which must be its current answer,
+    ///         with a bond of `challengerBond`; opens a game in `game` between the executor and
+    ///         the caller. Any number of challengers may each open their own game. Naming the
+    ///         answer keeps a challenge meant for a rejected answer off its successor.
+    function challenge(bytes32 requestId, uint32 answerIndex)
+        external
+        payable
+        returns (uint256 gameId)
+    {
         Request storage req = _request(requestId);
         if (req.status != RequestStatus.Answered) revert WrongRequestStatus(requestId, req.status);
-        if (msg.value != challengerBond) revert WrongBond(msg.value, challengerBond);
         uint32 index = req.answerCount - 1;
+        if (answerIndex != index) revert NotCurrentAnswer(answerIndex, index);
+        if (msg.value != challengerBond) revert WrongBond(msg.value, challengerBond);
         Answer storage answer = answers[requestId][index];
         uint64 closesAt = answer.submittedAt + challengeWindow;
         if (block.timestamp >= closesAt) revert ChallengeWindowClosed(closesAt);
@@ -433,49 +495,78 @@ contract InferenceOracle is ReentrancyGuard {
         });
     }
 
-    /// @notice Called by the game when game `gameId` ends. The loser's bond goes to the winner,
-    ///         minus the burn. A lost answer is rejected and its request re-opened; the other
-    ///         games over it become moot (see `cancelMootDispute`).
+    /// @notice Called by the game when game `gameId` ends. If the executor won, the
+    ///         challenger's bond goes to it, minus the burn. If the challenger won, the answer is
+    ///         rejected and its request re-opened; the forfeited executor bond, minus the burn,
+    ///         is shared equally by all disputes open against the answer (this one included,
+    ///         credited at once; the others when they close, see `cancelMootDispute`). A game
+    ///         over an answer that was already rejected pays its share and bond back whatever
+    ///         its result.
     function onGameResolved(uint256 gameId, bool executorWon) external {
         if (msg.sender != address(game)) revert NotGame(msg.sender);
         Dispute storage dispute = disputes[gameId];
         if (!dispute.open) revert UnknownDispute(gameId);
-        dispute.open = false;
         Answer storage answer = answers[dispute.requestId][dispute.answerIndex];
-        answer.openDisputes--;
-
         if (answer.rejected) {
             // Another challenger already proved the answer wrong: this game no longer matters.
-            _credit(dispute.challenger, challengerBond);
-            emit DisputeResolved(gameId, dispute.requestId, executorWon, true);
+            _closeMoot(gameId, dispute, answer, executorWon);
             return;
         }
+        dispute.open = false;
         if (executorWon) {
+            answer.openDisputes--;
             _forfeit(challengerBond, answer.executor);
         } else {
-            _forfeit(executorBond, dispute.challenger);
-            _credit(dispute.challenger, challengerBond);
-            answer.rejected = true;
-            Request storage req = requests[dispute.requestId];
-            req.status = RequestStatus.Open;
-            req.createdAt = uint64(block.timestamp); // a fresh timeout for the next executor
-            emit AnswerRejected(dispute.requestId, dispute.answerIndex);
+            _reject(dispute, answer);
+            _credit(dispute.challenger, answer.rejectionShare + challengerBond);
         }
         emit DisputeResolved(gameId, dispute.requestId, executorWon, false);
     }
 
-    /// @notice Ends a game whose answer was already rejected by another game, returning the
-    ///         challenger's bond. Anyone may call it.
+    /// @notice Ends a game whose answer was already rejected by another game, paying the
+    ///         challenger its share of the forfeited executor bond and its own bond back.
+    ///         Anyone may call it.
     function cancelMootDispute(uint256 gameId) external {
         Dispute storage dispute = disputes[gameId];
         if (!dispute.open) revert UnknownDispute(gameId);
         Answer storage answer = answers[dispute.requestId][dispute.answerIndex];
         if (!answer.rejected) revert DisputeNotMoot(gameId);
+        _closeMoot(gameId, dispute, answer, false);
+        game.cancelGame(gameId);
+    }
+
+    /// @dev Rejects the answer `dispute` won against: re-opens the request, bars its executor
+    ///      from the request, and splits the forfeited executor bond (after the burn) among the
+    ///      disputes open against it, this one included; the remainder of the division is
+    ///      burned. Leaves every share but the winner's owed until its dispute closes.
+    function _reject(Dispute storage dispute, Answer storage answer) private {
+        uint256 open = answer.openDisputes; // the winner included
+        answer.openDisputes = uint32(open - 1);
+        answer.rejected = true;
+        uint256 pot = executorBond - _burn(executorBond * BURN_BPS / 10_000);
+        uint256 share = pot / open;
+        // The division's remainder is burned, so the shares and the burn add up to the bond.
+        // slither-disable-next-line divide-before-multiply
+        _burn(pot - share * open);
+        answer.rejectionShare = share;
+        lostRequest[dispute.requestId][answer.executor] = true;
+        Request storage req = requests[dispute.requestId];
+        req.status = RequestStatus.Open;
+        req.createdAt = uint64(block.timestamp); // when it re-opened
+        emit AnswerRejected(dispute.requestId, dispute.answerIndex);
+    }
+
+    /// @dev Closes a dispute over a rejected answer: its share and its bond to its challenger.
+    function _closeMoot(
+        uint256 gameId,
+        Dispute storage dispute,
+        Answer storage answer,
+        bool executorWon
+    ) private {
         dispute.open = false;
         answer.openDisputes--;
-        _credit(dispute.challenger, challengerBond);
-        emit DisputeResolved(gameId, dispute.requestId, false, true);
-        game.cancelGame(gameId);
+        _credit(dispute.challenger, answer.rejectionShare + challengerBond);
+        emit DisputeResolved(gameId, dispute.requestId, executorWon, true);
     }
 
     // ---------------------------------------------------------------- finality
@@ -495,12 +586,14 @@ contract InferenceOracle is ReentrancyGuard {
             revert NotFinalizable(requestId);
         }
         if (keccak256(output) != answer.outputHash) revert WrongOutput();
+        // The status was checked (finished) by decodeOutput; only the text is delivered.
+        // slither-disable-next-line unused-return
         (, uint256 textStart, uint256 textLength) = MachineIO.decodeOutput(output);
 
         req.status = RequestStatus.Finalized;
         _credit(answer.executor, uint256(req.fee) + executorBond);
 
-        bool delivered;
+        bool delivered = false;
         address consumer = req.requester;
         if (consumer.code.length != 0) {
             uint256 limit = req.callbackGasLimit;
@@ -567,11 +660,15 @@ contract InferenceOracle is ReentrancyGuard {
         credits[account] += amount;
     }
 
-    /// @dev A forfeited bond: the winner gets it minus the burn; the burn leaves `totalOwed`.
+    /// @dev A forfeited challenger bond: the executor gets it minus the burn.
     function _forfeit(uint256 bond, address winner) private {
-        uint256 burn = bond * BURN_BPS / 10_000;
-        totalBurned += burn;
-        totalOwed -= burn;
-        _credit(winner, bond - burn);
+        _credit(winner, bond - _burn(bond * BURN_BPS / 10_000));
+    }
+
+    /// @dev Moves `amount` of owed value to the burned, locked value; returns `amount`.
+    function _burn(uint256 amount) private returns (uint256) {
+        totalBurned += amount;
+        totalOwed -= amount;
+        return amount;
     }
 }

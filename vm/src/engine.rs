@@ -3,13 +3,13 @@
 //! exactly the `semantics` code the wasm program runs.
 
 use crate::backend::{Backend, Native};
-use crate::error::Result;
+use crate::error::{Result, VmError};
 use crate::image::ModelImage;
 use crate::io::{Answer, Request, decode_output};
 use crate::semantics::layout::{Dims, Region};
 use crate::semantics::mem::{rd_u32, wr_u32};
 use crate::semantics::sampler::argmax;
-use crate::semantics::step::{self, Ctx, ctl};
+use crate::semantics::step::{self, Ctx, ctl, is_runnable_phase};
 
 /// What the step that just ran did (read from the control record before it ran).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,8 +147,15 @@ impl<B: Backend> Engine<B> {
     }
 
     /// Run one step; returns what ran and whether the machine is done.
+    /// A finished run has no next step (the canonical program traps): that is an error.
     pub fn step(&mut self) -> Result<(StepInfo, bool)> {
         let info = self.next_step();
+        if !is_runnable_phase(info.phase) {
+            return Err(VmError::RunFinished {
+                step: info.index,
+                phase: info.phase,
+            });
+        }
         let done = self.backend.step()?;
         Ok((info, done))
     }

@@ -66,6 +66,15 @@ pub enum VmError {
         /// Vocabulary size.
         vocab: u32,
     },
+    /// `step()` was called on a machine whose run is over (the canonical program traps there,
+    /// so that no valid layer step follows the first finished one).
+    #[error("step {step}: the run finished before it (phase {phase}); no further step exists")]
+    RunFinished {
+        /// Index of the step that was asked for.
+        step: u64,
+        /// The control record's phase.
+        phase: u32,
+    },
     /// The wasm program cannot be parsed or adapted to the model's memory.
     #[error("wasm program: {0}")]
     Program(String),

@@ -19,7 +19,7 @@ pub const CANONICAL_WASM: &[u8] = include_bytes!("../program/veritrace.wasm");
 
 /// keccak256 of [`CANONICAL_WASM`]; a change of the program must change this line too.
 pub const CANONICAL_WASM_KECCAK: [u8; 32] =
-    hex_literal(b"0538a4ac6c606ab8134517570fb559c188079ee1904810f4600c57f187160ad3");
+    hex_literal(b"b8fa98e6fb6bde21f65dde6a69fe5e0a2aaaad76054f8a131d1820f3efe57242");
 
 /// Bytes of shadow stack at the bottom of memory, `[0, STACK_SIZE)` (set by the program's link
 /// flags). The program zeroes it before `step()` returns.

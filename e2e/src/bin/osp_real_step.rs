@@ -218,12 +218,12 @@ fn run() -> anyhow::Result<bool> {
     let replayed = table.steps() as u64;
     if end == length && mismatches == 0 {
         anyhow::ensure!(
-            machine.at_boundary(),
-            "the step replayed but the machine is not at a boundary"
+            machine.at_step_end(),
+            "the step replayed but the machine is not at a step's end"
         );
         anyhow::ensure!(
-            pre == mm.boundary_hash(&machine.memory_root()),
-            "the final hash is not the step-boundary hash"
+            pre == mm.program().step_end_hash(machine.memory_root()),
+            "the final hash is not the step-end hash"
         );
     }
 

@@ -36,10 +36,13 @@ fn is_unary(opcode: u16) -> bool {
 }
 
 /// `(class, kind)` of the machine's next step, before it executes. A trapped machine's no-op
-/// step is `("trapped", "no-op")`.
+/// step is `("trapped", "no-op")`, that of a machine at a step's end `("halted", "step-ended")`.
 pub fn classify(m: &Machine) -> (&'static str, String) {
     if m.is_trapped() {
         return ("trapped", "no-op".to_string());
+    }
+    if m.is_halted() {
+        return ("halted", "step-ended".to_string());
     }
     let ins = m.program().code()[m.pc() as usize];
     let o = ins.opcode;

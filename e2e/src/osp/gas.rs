@@ -109,8 +109,9 @@ impl GasTable {
             if was_trapped {
                 break;
             }
-            if m.pc() == 0 && !m.is_trapped() {
+            if m.at_step_end() {
                 boundaries += 1;
+                m.start_next_step();
             }
         }
         Ok(steps)

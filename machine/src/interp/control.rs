@@ -1,5 +1,6 @@
 //! Control instructions: calls, returns, jumps, branches, branch tables, `StepEnd`.
 
+use crate::hash::STATUS_STEP_END;
 use crate::locals::Locals;
 use crate::opcode::{BranchImm, CallImm};
 use crate::semantics::Trap;
@@ -71,7 +72,7 @@ impl Machine {
     }
 
     pub(super) fn execute_step_end(&mut self) -> Result<(), Trap> {
-        self.pc = 0;
+        self.status = STATUS_STEP_END;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ mod math;
 mod memory;
 mod variables;
 
-use crate::hash::STATUS_TRAPPED;
+use crate::hash::{STATUS_RUNNING, STATUS_TRAPPED};
 use crate::opcode::{self as op, Instruction};
 use crate::semantics::Trap;
 use crate::state::Machine;
@@ -15,18 +15,19 @@ use crate::state::Machine;
 pub enum StepOutcome {
     /// An instruction executed; the layer step goes on.
     Continue,
-    /// `StepEnd` executed: the machine is at the next step boundary.
+    /// `StepEnd` executed: the layer step is over (status 2). The machine stays in this end
+    /// state until the host starts the next step ([`Machine::start_next_step`]).
     Boundary,
     /// The instruction trapped; the machine is now trapped.
     Trapped(Trap),
-    /// The machine had already trapped: nothing changed.
+    /// The machine had already trapped or ended its step: nothing changed.
     Halted,
 }
 
 impl Machine {
     /// Executes the instruction at `pc`.
     pub fn step(&mut self) -> StepOutcome {
-        if self.status == STATUS_TRAPPED {
+        if self.status != STATUS_RUNNING {
             return StepOutcome::Halted;
         }
         let ins = self.program.code()[self.pc as usize];
@@ -40,7 +41,7 @@ impl Machine {
         }
     }
 
-    /// Runs from here to the next step boundary (or a trap); returns the instructions executed.
+    /// Runs from here to the end of the layer step (or a trap); returns the instructions executed.
     pub fn run_layer_step(&mut self) -> u64 {
         self.run_layer_step_limited(u64::MAX)
     }

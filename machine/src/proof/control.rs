@@ -1,6 +1,6 @@
 //! Checker: control instructions (`executeControl` in the Solidity prover).
 
-use crate::hash::{self, Hash, StateFields};
+use crate::hash::{self, Hash, STATUS_STEP_END, StateFields};
 use crate::opcode::{self as op, BranchImm, CallImm, Instruction};
 
 use super::reader::ProofError;
@@ -38,7 +38,7 @@ pub(super) fn execute_control(
             step.stack.pop();
             execute_branch(step, entry.expect("read with the BranchTable").imm);
         }
-        op::STEP_END => step.post.pc = 0,
+        op::STEP_END => step.post.status = STATUS_STEP_END,
         o => return Err(ProofError::UnsupportedOpcode(o)),
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The entry of the proof checker: pre-state, instruction and code proof, value-stack operands,
 //! then routing by opcode class. Uses only the proof bytes.
 
-use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_TRAPPED, StateFields};
+use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_STEP_END, STATUS_TRAPPED, StateFields};
 use crate::opcode::{self as op, Instruction};
 
 use super::reader::{ProofError, Reader};
@@ -100,7 +100,8 @@ pub fn verify_step(
     let pre = reader.fields()?;
     let pre_hash = pre.hash();
     match pre.status {
-        STATUS_TRAPPED => {
+        // A trapped machine, and one whose step has ended, never change again.
+        STATUS_TRAPPED | STATUS_STEP_END => {
             reader.finish()?;
             return Ok((pre_hash, pre_hash));
         }
@@ -176,7 +177,7 @@ pub fn verify_step(
         o => return Err(ProofError::UnsupportedOpcode(o)),
     }
     let mut post = step.post;
-    if post.status == STATUS_RUNNING {
+    if post.status != STATUS_TRAPPED {
         post.value_stack = step.stack.hash();
     }
     reader.finish()?;

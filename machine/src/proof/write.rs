@@ -1,7 +1,7 @@
 //! The proof serializer: writes the fields in the order the checker (and the Solidity prover)
 //! reads them.
 
-use crate::hash::{Hash, STATUS_TRAPPED, StateFields};
+use crate::hash::{Hash, StateFields};
 use crate::memory::LEAF_SIZE;
 use crate::opcode::{self as op, Instruction, access_width};
 use crate::semantics;
@@ -60,7 +60,7 @@ impl Machine {
         let mut w = Writer(Vec::new());
         let fields = self.fields();
         w.fields(&fields);
-        if self.status == STATUS_TRAPPED {
+        if self.is_halted() {
             return w.0;
         }
         let pc = self.pc;

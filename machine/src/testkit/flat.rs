@@ -813,9 +813,10 @@ mod tests {
                     traps += 1;
                     break;
                 }
-                if m.pc() == 0 {
-                    assert!(m.at_boundary(), "seed {seed}: pc 0 off the boundary");
+                if m.is_halted() {
+                    assert!(m.at_step_end(), "seed {seed}: halted off a step's end");
                     boundaries += 1;
+                    m.start_next_step();
                 }
                 assert!(steps < 10_000_000);
             }

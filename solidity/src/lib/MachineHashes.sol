@@ -2,27 +2,56 @@
 pragma solidity ^0.8.30;
 
 /// @title MachineHashes
-/// @notice The step-boundary machine hash of docs/architecture.md ("Step-boundary hash"): the
-///         machine hash with status 0, pc 0, empty stacks, no locals, the program's initial
-///         globals and the given memory root. Levels 1 and 2 of the dispute game meet here.
+/// @notice The machine hashes of a layer step's two ends (docs/architecture.md, "Step-boundary
+///         hash"): both have empty stacks, no frames, no locals, the program's initial globals
+///         `G0` and a memory root; a step starts at status 0, pc 0 (`Call step`) and ends at
+///         status 2 (step ended), pc 1 (`StepEnd`), a fixed point of the machine. The layer trace
+///         commits to memory roots only; levels 1 and 2 of the dispute game meet at these hashes.
 library MachineHashes {
-    /// @notice The machine hash at a step boundary with memory root `memoryRoot`.
+    /// @notice Status of a running machine (a step's start).
+    uint8 internal constant STATUS_RUNNING = 0;
+    /// @notice Status of a machine whose step has ended (a step's end).
+    uint8 internal constant STATUS_STEP_END = 2;
+    /// @notice pc of `Call step`, where a step starts.
+    uint32 internal constant STEP_START_PC = 0;
+    /// @notice pc of `StepEnd`, where a step's end state stays.
+    uint32 internal constant STEP_END_PC = 1;
+
+    /// @notice The machine hash at the start of a step from memory root `memoryRoot`.
     function boundaryHash(bytes32 initialGlobalsHash, bytes32 memoryRoot)
         internal
+        pure
+        returns (bytes32)
+    {
+        return _restingHash(STATUS_RUNNING, STEP_START_PC, initialGlobalsHash, memoryRoot);
+    }
+
+    /// @notice The machine hash at the end of a step that left memory root `memoryRoot`.
+    function stepEndHash(bytes32 initialGlobalsHash, bytes32 memoryRoot)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return _restingHash(STATUS_STEP_END, STEP_END_PC, initialGlobalsHash, memoryRoot);
+    }
+
+    /// @dev The machine hash with empty stacks, no frames and no locals.
+    function _restingHash(uint8 status, uint32 pc, bytes32 globalsHash, bytes32 memoryRoot)
+        private
         pure
         returns (bytes32)
     {
         return keccak256(
             abi.encodePacked(
                 "Machine:",
-                uint8(0), // status: running
-                uint32(0), // pc: Call step
+                status,
+                pc,
                 bytes32(0), // value stack: empty
                 bytes32(0), // frames: empty
                 uint32(0), // returnPc
                 uint8(0), // localsDepth
                 bytes32(0), // localsRoot
-                initialGlobalsHash,
+                globalsHash,
                 memoryRoot
             )
         );

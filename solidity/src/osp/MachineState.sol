@@ -7,7 +7,7 @@ import {BadValueStack} from "./OspErrors.sol";
 /// @notice The machine state of docs/architecture.md ("Machine state and its hash"), field by
 ///         field in hash order.
 struct Machine {
-    /// 0 running, 1 trapped.
+    /// 0 running, 1 trapped, 2 step ended (1 and 2 are final: the machine never changes again).
     uint8 status;
     /// Index of the next instruction.
     uint32 pc;
@@ -60,6 +60,14 @@ library MachineState {
     uint8 internal constant STATUS_RUNNING = 0;
     /// @notice Status of a trapped machine (final).
     uint8 internal constant STATUS_TRAPPED = 1;
+    /// @notice Status of a machine whose step has ended: `StepEnd` was executed (final; the
+    ///         state after a layer step, whose next step starts from a fresh boundary state).
+    uint8 internal constant STATUS_STEP_END = 2;
+
+    /// @notice Whether a machine of this status never changes again (trapped or step ended).
+    function isFinal(uint8 status) internal pure returns (bool) {
+        return status == STATUS_TRAPPED || status == STATUS_STEP_END;
+    }
 
     /// @notice `keccak256("Machine:" ‖ fields)`, packed, big-endian.
     function hash(Machine memory m) internal pure returns (bytes32) {

@@ -42,8 +42,8 @@ contract OneStepProver is IOneStepProver {
         // 1. The pre-state.
         (Machine memory pre, uint256 offset) = MachineState.read(proof, 0);
         preHash = MachineState.hash(pre);
-        // 2. A trapped machine never changes.
-        if (pre.status == MachineState.STATUS_TRAPPED) {
+        // 2. A trapped machine, or one whose step has ended, never changes.
+        if (MachineState.isFinal(pre.status)) {
             ProofReader.finish(proof, offset);
             return (preHash, preHash);
         }
@@ -64,7 +64,7 @@ contract OneStepProver is IOneStepProver {
         uint16 opcode;
         uint64 imm;
         (opcode, imm, offset) = readInstruction(programRoot, pre.pc, proof, offset);
-        uint64 entryImm;
+        uint64 entryImm = 0;
         uint256 entryOffset = offset;
         if (opcode == Opcodes.BRANCH_TABLE) {
             // The entry's place depends on the index operand: read it now, prove it below.
@@ -72,6 +72,8 @@ contract OneStepProver is IOneStepProver {
         }
 
         // 4. The value-stack operands.
+        // A zeroed struct, filled below.
+        // slither-disable-next-line uninitialized-local
         Step memory s;
         s.memoryLog2 = memoryLog2;
         s.post = MachineState.copy(pre);

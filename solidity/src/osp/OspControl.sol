@@ -39,11 +39,17 @@ library OspControl {
         } else if (opcode == Opcodes.BRANCH_IF) {
             executeBranchIf(s, pre, imm);
         } else if (opcode == Opcodes.BRANCH_TABLE) {
+            // The index was read (peeked) to select the entry; here it is only removed.
+            // slither-disable-next-line unused-return
             s.stack.pop();
             executeBranch(s, entryImm);
         } else if (opcode == Opcodes.STEP_END) {
-            s.post.pc = 0;
+            // The step has ended: a fixed point, everything else (pc included) unchanged.
+            s.post.status = MachineState.STATUS_STEP_END;
+            s.post.pc = pre.pc;
         } else if (opcode == Opcodes.DROP) {
+            // `drop` discards its operand.
+            // slither-disable-next-line unused-return
             s.stack.pop();
             s.post.pc = MachineState.nextPc(pre);
         } else if (opcode == Opcodes.SELECT) {
@@ -108,7 +114,7 @@ library OspControl {
     ///         sparsely: one zero subtree per level past the last parameter).
     function localsRoot(bytes32[] memory leaves, uint256 depth) internal pure returns (bytes32) {
         uint256 n = leaves.length;
-        bytes32 zero;
+        bytes32 zero = bytes32(0);
         for (uint256 l = 0; l < depth; l++) {
             uint256 m = (n + 1) / 2;
             for (uint256 i = 0; i < m; i++) {

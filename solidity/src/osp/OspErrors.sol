@@ -5,7 +5,7 @@ pragma solidity ^0.8.30;
 error ProofTooShort();
 /// @notice `remaining` bytes are left after the last field of the proof.
 error TrailingProofBytes(uint256 remaining);
-/// @notice The pre-state's status byte is neither 0 (running) nor 1 (trapped).
+/// @notice The pre-state's status byte is none of 0 (running), 1 (trapped), 2 (step ended).
 error BadStatus(uint8 status);
 /// @notice `memoryLog2` is outside 16..32.
 error BadMemorySize(uint8 memoryLog2);

@@ -119,7 +119,7 @@ library OspMemory {
         bytes32 a = readLeaf(s, proof, first, root);
         bytes32 b = last != first ? readLeaf(s, proof, last, root) : bytes32(0);
         uint256 start = ea % LEAF;
-        uint256 raw;
+        uint256 raw = 0;
         for (uint256 j = 0; j < width; j++) {
             uint256 at = start + j;
             raw |= uint256(uint8(at < LEAF ? a[at] : b[at - LEAF])) << (8 * j);

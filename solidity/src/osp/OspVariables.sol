@@ -52,6 +52,8 @@ library OspVariables {
         } else {
             newValue = s.stack.peek(0);
         }
+        // The same path again with the new value: the cursor already moved past it above.
+        // slither-disable-next-line unused-return
         (s.post.localsRoot,) =
             Merkle.rootFromPath(proof, pathStart, bytes32(uint256(newValue)), imm, depth);
     }

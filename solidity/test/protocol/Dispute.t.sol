@@ -26,6 +26,7 @@ contract DisputeTest is ProtocolBase {
         uint256 burn = EXECUTOR_BOND * oracle.BURN_BPS() / 10_000;
         assertEq(oracle.credits(winner), EXECUTOR_BOND - burn + CHALLENGER_BOND, "winner paid");
         assertEq(oracle.credits(executor), 0, "liar paid nothing");
+        assertTrue(oracle.lostRequest(requestId, executor), "the liar may not answer again");
         InferenceOracle.RequestStatus status = oracle.getRequest(requestId).status;
         assertEq(uint8(status), uint8(InferenceOracle.RequestStatus.Open), "request re-opened");
         assertTrue(game.getGame(gameId).phase == DisputeGame.Phase.Resolved);
@@ -75,7 +76,7 @@ contract DisputeTest is ProtocolBase {
 
     function test_ForgedLeafWithHonestInstructionsStillLoses() public {
         // The liar's instruction states of step 9 are all honest but its leaf 9 is forged: the
-        // last instruction's proof lands on the honest leaf, not the forged one.
+        // last instruction's proof lands on the end state of the honest memory, not the forged.
         _makeLiarRun(LIAR, 9, type(uint64).max, "");
         _submit(executor, requestId, LIAR);
         uint256 gameId = _challenge(challenger, requestId);
@@ -145,15 +146,9 @@ contract DisputeTest is ProtocolBase {
     }
 
     function test_InconsistentDissectionLoses() public {
-        // The liar's states of step 12 leave the honest ones at instruction 2 and come back to
-        // the honest leaf: its dissection hashes are inconsistent with its own endpoints.
-        Run storage liar = runs[LIAR];
-        liar.leaves = runs[HONEST].leaves;
-        liar.counts = runs[HONEST].counts;
-        liar.output = runs[HONEST].output;
-        liar.divergeStep = 12;
-        liar.divergeAt = 2;
-        liar.leaves[12] = keccak256("forged leaf 12");
+        // The liar's states of step 12 leave the honest ones at instruction 2 and end at its
+        // forged leaf: the first forged instruction is disputed.
+        _makeLiarRun(LIAR, 12, 2, "");
         _submit(executor, requestId, LIAR);
         uint256 gameId = _challenge(challenger, requestId);
         assertFalse(_play(gameId, LIAR, HONEST, 5));
@@ -210,8 +205,8 @@ contract DisputeTest is ProtocolBase {
             else _pickInterval(gameId, g, HONEST, HONEST);
         }
         // A proof from a state other than the agreed one is refused.
-        bytes32 other =
-            runs[HONEST].leaves[0] != g.loHash ? runs[HONEST].leaves[0] : runs[HONEST].leaves[1];
+        bytes32 start0 = _boundary(runs[HONEST].leaves[0]);
+        bytes32 other = start0 != g.loHash ? start0 : _boundary(runs[HONEST].leaves[1]);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.WrongPreState.selector, g.loHash, other));
         game.proveStep(gameId, abi.encode(other));
         // The honest proof settles it for the executor.
@@ -252,11 +247,19 @@ contract DisputeTest is ProtocolBase {
         uint256 honestGame = _challenge(challenger, requestId);
         // The lying challenger's game stalls the result but cannot save the liar.
         assertFalse(_play(honestGame, LIAR, HONEST, 10));
-        // The other game is moot: anyone can close it, and its challenger gets its bond back.
+        // Both disputes were open when the answer was rejected: each gets half of the forfeited
+        // bond (after the burn) and its own bond; the other game is moot and anyone can close it.
+        uint256 share = (EXECUTOR_BOND - EXECUTOR_BOND * oracle.BURN_BPS() / 10_000) / 2;
+        assertEq(oracle.credits(challenger), share + CHALLENGER_BOND, "winner: share + bond");
+        assertEq(oracle.credits(challenger2), 0, "moot dispute: paid when it closes");
         oracle.cancelMootDispute(lyingGame);
-        assertEq(oracle.credits(challenger2), CHALLENGER_BOND);
+        assertEq(oracle.credits(challenger2), share + CHALLENGER_BOND, "moot: share + bond");
         assertTrue(game.getGame(lyingGame).phase == DisputeGame.Phase.Cancelled);
-        _assertExecutorSlashed(honestGame, challenger);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.UnknownDispute.selector, lyingGame));
+        oracle.cancelMootDispute(lyingGame); // paid once
+        vm.expectRevert();
+        oracle.finalize(requestId, runs[LIAR].output);
+        assertEq(oracle.credits(executor), 0, "liar paid nothing");
         // A second executor can now answer honestly and be paid.
         _submit(executor2, requestId, HONEST);
         vm.warp(block.timestamp + WINDOW);

@@ -6,8 +6,10 @@ import {ProtocolBase} from "./ProtocolBase.sol";
 import {InferenceOracle} from "../../src/InferenceOracle.sol";
 import {DisputeGame} from "../../src/DisputeGame.sol";
 
-/// @notice Drives the oracle through random sequences of requests, answers, challenges, games
-///         settled on time, finalizations, cancellations and withdrawals.
+/// @notice Drives the oracle through random sequences of requests, answers (also by an executor
+///         that lost the request), challenges (also of a stale answer), games settled on time
+///         (also games whose answer was already rejected), finalizations, cancellations (also
+///         right after a rejection) and withdrawals.
 contract OracleHandler is ProtocolBase {
     bytes32[] public requestIds;
     uint256[] public gameIds;
@@ -55,19 +57,42 @@ contract OracleHandler is ProtocolBase {
         r = bound(r, 0, requestIds.length - 1);
         InferenceOracle.RequestStatus status = oracle.getRequest(requestIds[r]).status;
         if (status != InferenceOracle.RequestStatus.Open) return;
-        _submit(second ? executor2 : executor, requestIds[r], 1000 + r);
+        address who = second ? executor2 : executor;
+        (bool ok, bytes memory err) = _trySubmit(who, requestIds[r], 1000 + r);
+        if (oracle.lostRequest(requestIds[r], who)) {
+            bytes memory expected =
+                abi.encodeWithSelector(InferenceOracle.ExecutorLostRequest.selector, who);
+            if (ok || keccak256(err) != keccak256(expected)) revert("a loser answered again");
+            done["loser refused"]++;
+            return;
+        }
+        if (!ok) revert("an honest answer was refused");
         deposited += EXECUTOR_BOND;
         done["submit"]++;
     }
 
-    function challengeAnswer(uint256 r, bool second) external {
+    function challengeAnswer(uint256 r, bool second, bool stale) external {
         if (requestIds.length == 0) return;
         r = bound(r, 0, requestIds.length - 1);
-        InferenceOracle.RequestStatus status = oracle.getRequest(requestIds[r]).status;
-        if (status != InferenceOracle.RequestStatus.Answered) return;
+        InferenceOracle.Request memory req = oracle.getRequest(requestIds[r]);
+        if (req.status != InferenceOracle.RequestStatus.Answered) return;
         InferenceOracle.Answer memory a = oracle.currentAnswer(requestIds[r]);
         if (block.timestamp >= a.submittedAt + WINDOW) return;
-        gameIds.push(_challenge(second ? challenger2 : challenger, requestIds[r]));
+        address who = second ? challenger2 : challenger;
+        if (stale && req.answerCount > 1) {
+            // A challenge meant for the rejected answer cannot hit its successor.
+            uint32 current = req.answerCount - 1;
+            vm.prank(who);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    InferenceOracle.NotCurrentAnswer.selector, current - 1, current
+                )
+            );
+            oracle.challenge{value: CHALLENGER_BOND}(requestIds[r], current - 1);
+            done["stale refused"]++;
+            return;
+        }
+        gameIds.push(_challenge(who, requestIds[r]));
         deposited += CHALLENGER_BOND;
         done["challenge"]++;
     }
@@ -84,9 +109,12 @@ contract OracleHandler is ProtocolBase {
             (bool found, uint256 runId) = _runOf(g.traceRoot);
             if (found) _reveal(gameId, g, runId);
         }
+        (bytes32 requestId, uint32 index,,) = oracle.disputes(gameId);
+        bool moot = oracle.getAnswer(requestId, index).rejected;
         vm.warp(block.timestamp + CLOCK + 1);
         game.timeout(gameId);
-        done[executorSilent ? bytes32("executor lost") : bytes32("executor won")]++;
+        if (moot) done["moot resolved"]++;
+        else done[executorSilent ? bytes32("executor lost") : bytes32("executor won")]++;
     }
 
     function cancelMoot(uint256 gi) external {
@@ -120,10 +148,14 @@ contract OracleHandler is ProtocolBase {
         (address requester, uint64 createdAt, InferenceOracle.RequestStatus status) =
             (req.requester, req.createdAt, req.status);
         if (status != InferenceOracle.RequestStatus.Open || requester != user) return;
-        vm.warp(createdAt + REQUEST_TIMEOUT);
+        if (req.answerCount == 0) {
+            vm.warp(createdAt + REQUEST_TIMEOUT);
+            done["cancel"]++;
+        } else {
+            done["cancel after rejection"]++; // at once
+        }
         vm.prank(user);
         oracle.cancel(requestIds[r]);
-        done["cancel"]++;
     }
 
     function withdraw(uint256 a) external {
@@ -134,6 +166,55 @@ contract OracleHandler is ProtocolBase {
         oracle.withdraw();
         withdrawn += amount;
         done["withdraw"]++;
+    }
+
+    /// Settles everything that can be settled: closes every moot dispute, times out every other
+    /// game (its executor never moves), finalizes every answer, cancels every request the user
+    /// can cancel and withdraws every credit. Returns the fees that stay owed: those of open
+    /// requests made through the store, which cannot cancel.
+    function drain() external returns (uint256 stuckFees) {
+        for (uint256 i = 0; i < gameIds.length; i++) {
+            (bytes32 requestId, uint32 index,, bool open) = oracle.disputes(gameIds[i]);
+            if (!open) continue;
+            if (oracle.getAnswer(requestId, index).rejected) {
+                oracle.cancelMootDispute(gameIds[i]);
+            } else {
+                vm.warp(block.timestamp + CLOCK + 1);
+                game.timeout(gameIds[i]);
+            }
+        }
+        vm.warp(block.timestamp + WINDOW + REQUEST_TIMEOUT);
+        for (uint256 r = 0; r < requestIds.length; r++) {
+            InferenceOracle.Request memory req = oracle.getRequest(requestIds[r]);
+            if (req.status == InferenceOracle.RequestStatus.Answered) {
+                oracle.finalize(requestIds[r], runs[1000 + r].output);
+            } else if (req.status == InferenceOracle.RequestStatus.Open) {
+                if (req.requester == user) {
+                    vm.prank(user);
+                    oracle.cancel(requestIds[r]);
+                } else {
+                    stuckFees += req.fee;
+                }
+            }
+        }
+        for (uint256 a = 0; a < actors.length; a++) {
+            uint256 amount = oracle.credits(actors[a]);
+            if (amount == 0) continue;
+            vm.prank(actors[a]);
+            oracle.withdraw();
+            withdrawn += amount;
+        }
+    }
+
+    /// Whether the current answer of every request, unless rejected, is by an executor that has
+    /// not lost the request.
+    function losersNeverAnswerAgain() external view returns (bool) {
+        for (uint256 r = 0; r < requestIds.length; r++) {
+            if (oracle.getRequest(requestIds[r]).answerCount == 0) continue;
+            InferenceOracle.Answer memory a = oracle.currentAnswer(requestIds[r]);
+            if (!a.rejected && oracle.lostRequest(requestIds[r], a.executor)) return false;
+        }
+        return true;
     }
 
     function _runOf(bytes32 traceRoot) internal view returns (bool, uint256) {
@@ -201,6 +282,20 @@ contract OracleInvariantTest is Test {
         assertEq(handler.finalizedWithOpenDisputes(), 0);
     }
 
+    function invariant_LosersNeverAnswerAgain() public view {
+        assertTrue(handler.losersNeverAnswerAgain());
+    }
+
+    /// After each run, settling everything pays out everything owed (every dispute's share of
+    /// a rejected answer's bond included) but the fees of requests nobody can cancel.
+    function afterInvariant() public {
+        InferenceOracle oracle = _oracle();
+        uint256 stuck = handler.drain();
+        assertEq(oracle.totalOwed(), stuck, "everything but stuck fees was paid out");
+        assertEq(address(oracle).balance, stuck + oracle.totalBurned(), "balance after drain");
+        assertEq(handler.deposited(), address(oracle).balance + handler.withdrawn());
+    }
+
     function _oracle() internal view returns (InferenceOracle) {
         return InferenceOracle(payable(address(_oracleAddress())));
     }
@@ -223,30 +318,49 @@ contract OracleHandlerCoverageTest is Test {
         h.request(1 ether, true);
         h.request(2 ether, false);
         h.request(3 ether, false);
+        h.request(4 ether, false);
         h.submit(0, false);
-        h.challengeAnswer(0, false);
-        h.challengeAnswer(0, true);
-        h.settleOnTime(0, true); // executor silent: answer 0 rejected
+        h.challengeAnswer(0, false, false);
+        h.challengeAnswer(0, true, false);
+        h.challengeAnswer(0, true, false);
+        h.settleOnTime(0, true); // executor silent: answer 0 rejected, three disputes share
         h.cancelMoot(1);
+        h.settleOnTime(2, true); // a game over the rejected answer ends anyway
+        h.submit(0, false); // the loser may not answer again
+        h.submit(0, true);
+        h.challengeAnswer(0, false, true); // names the rejected answer
         h.submit(1, true);
-        h.challengeAnswer(1, false);
-        h.settleOnTime(2, false); // challenger silent: executor of answer 1 wins
+        h.challengeAnswer(1, false, false);
+        h.settleOnTime(3, false); // challenger silent: executor of answer 1 wins
         h.finalize(1);
         h.cancelRequest(2);
+        h.submit(3, false);
+        h.challengeAnswer(3, false, false);
+        h.settleOnTime(4, true);
+        h.cancelRequest(3); // at once after the rejection
         h.withdraw(0);
         h.withdraw(2);
-        bytes32[8] memory kinds = [
+        bytes32[12] memory kinds = [
             bytes32("submit"),
             "challenge",
             "executor lost",
             "executor won",
             "moot",
+            "moot resolved",
+            "loser refused",
+            "stale refused",
             "finalize",
             "cancel",
+            "cancel after rejection",
             "withdraw"
         ];
         for (uint256 i = 0; i < kinds.length; i++) {
             assertGt(h.done(kinds[i]), 0, string(abi.encodePacked(kinds[i])));
         }
+        // Settling the rest pays out all but the store's uncancellable fees.
+        uint256 stuck = h.drain();
+        InferenceOracle oracle = InferenceOracle(payable(h.oracleAddress()));
+        assertEq(oracle.totalOwed(), stuck);
+        assertEq(address(oracle).balance, stuck + oracle.totalBurned());
     }
 }

@@ -10,17 +10,37 @@ import {IOneStepProver} from "../../src/interfaces/IOneStepProver.sol";
 import {ToyProver, TestMerkle} from "./ToyMachine.sol";
 
 /// @notice Deploys the protocol with a toy machine and plays games between scripted parties.
-/// @dev A "run" is one party's view of a request's execution: its layer-trace leaves, the
-///      instruction count of each step and, for a liar, where its instruction states leave the
-///      honest ones. Honest inner states are shared by every run, so a liar agrees with the
-///      honest run up to the point where it lies, as a real cheater would.
+/// @dev The toy machine models the real one at the level the dispute game sees: a layer step
+///      from memory root M starts at `_boundary(M)`, runs through inner states that depend only
+///      on M, and after its n(M) instructions rests at `_stepEnd(next(M))` for ever (the status-2
+///      fixed point). On a finished memory (the final one, holding the output) `step()` traps:
+///      a few inner states, then a trapped state that never changes, and no step-end state at
+///      all. The honest run of a request defines n and next for each of its memories and fills
+///      the toy prover's table.
+///
+///      A "run" is one party's view of a request's execution: its layer-trace leaves (memory
+///      roots), the instruction count of each step and, for a liar, how its level-2 states
+///      leave the true ones (`Level2`). Inner states depend only on the step's start memory, so
+///      a liar agrees with the honest machine up to the point where it lies, as a real cheater
+///      would.
 abstract contract ProtocolBase is Test {
+    /// How a run's level-2 states of a step are made (the step's true states when it starts
+    /// from a memory the toy machine knows; see `_claimedState`).
+    enum Level2 {
+        Follow, // the true states of the machine from the step's start
+        ForgeFrom, // true states before `lieAt`, forged ones from there on
+        RunOn, // the old machine: at a step's end it goes on into the next step
+        JumpToEnd, // true states before `lieAt`, then the claimed end state
+        Random // forged states everywhere inside
+    }
+
     struct Run {
-        bytes32[] leaves;
-        uint64[] counts;
-        uint256 divergeStep; // 0: never diverges inside a step
-        uint64 divergeAt;
+        bytes32[] leaves; // memory roots M_0..M_N
+        uint64[] counts; // counts[j-1]: instructions of step j
         bytes output;
+        Level2 level2; // the level-2 lie (the honest run: Follow)
+        uint256 lieStep; // the step `level2` applies to; 0: every step
+        uint64 lieAt;
     }
 
     uint8 internal constant MEM_LOG2 = 16;
@@ -115,12 +135,22 @@ abstract contract ProtocolBase is Test {
         inputRoot = oracle.getRequest(requestId).inputRoot;
     }
 
+    /// Machine hash of a step's start state (status 0, pc 0) with memory `memoryRoot`.
     function _boundary(bytes32 memoryRoot) internal pure returns (bytes32) {
+        return _resting(0, 0, memoryRoot);
+    }
+
+    /// Machine hash of a step's end state (status 2, pc 1) with memory `memoryRoot`.
+    function _stepEnd(bytes32 memoryRoot) internal pure returns (bytes32) {
+        return _resting(2, 1, memoryRoot);
+    }
+
+    function _resting(uint8 status, uint32 pc, bytes32 memoryRoot) private pure returns (bytes32) {
         return keccak256(
             abi.encodePacked(
                 "Machine:",
-                uint8(0),
-                uint32(0),
+                status,
+                pc,
                 bytes32(0),
                 bytes32(0),
                 uint32(0),
@@ -162,63 +192,138 @@ abstract contract ProtocolBase is Test {
         _makeRun(HONEST, requestId, steps, text);
     }
 
+    /// Instructions a finished machine runs in `step()` before it traps.
+    uint64 internal constant FINISHED_STEP_LENGTH = 2;
+
+    /// The toy machine: for a memory an honest step starts from, that step's length and result.
+    mapping(bytes32 => uint64) internal stepLength;
+    mapping(bytes32 => bytes32) internal stepResult;
+    /// Memories whose machine has finished (`step()` traps).
+    mapping(bytes32 => bool) internal finished;
+
     /// An honest run of `requestId` stored as run `id`.
     function _makeRun(uint256 id, bytes32 requestId, uint256 steps, bytes memory text) internal {
         Run storage run = runs[id];
         delete run.leaves;
         delete run.counts;
         run.output = _encodeOutput(text);
-        bytes32 initialMemory =
-            TestMerkle.climb(_inputRoot(requestId), IN_OFFSET >> IN_LOG2, inSiblings);
-        run.leaves.push(_boundary(initialMemory));
+        run.leaves.push(_initialMemory(requestId));
         for (uint256 j = 1; j < steps; j++) {
-            run.leaves.push(keccak256(abi.encode("honest leaf", requestId, j)));
+            run.leaves.push(keccak256(abi.encode("honest memory", requestId, j)));
         }
-        run.leaves.push(_boundary(_finalMemory(run.output)));
+        run.leaves.push(_finalMemory(run.output));
         for (uint256 j = 1; j <= steps; j++) {
             run.counts.push(uint64(3 + (j * 37) % 90));
         }
         for (uint256 j = 1; j <= steps; j++) {
-            for (uint64 t = 0; t < run.counts[j - 1]; t++) {
-                prover.setTransition(_state(id, j, t), _state(id, j, t + 1));
-            }
+            _defineStep(run.leaves[j - 1], run.counts[j - 1], run.leaves[j]);
         }
+        _defineFinished(run.leaves[steps]);
+    }
+
+    function _initialMemory(bytes32 requestId) internal view returns (bytes32) {
+        return TestMerkle.climb(_inputRoot(requestId), IN_OFFSET >> IN_LOG2, inSiblings);
+    }
+
+    /// The toy machine's step from memory `from`: `n` instructions, leaving memory `to`.
+    function _defineStep(bytes32 from, uint64 n, bytes32 to) internal {
+        stepLength[from] = n;
+        stepResult[from] = to;
+        for (uint64 t = 0; t < n; t++) {
+            prover.setTransition(_trueState(from, t), _trueState(from, t + 1));
+        }
+        prover.setTransition(_stepEnd(to), _stepEnd(to)); // the fixed point
+    }
+
+    /// The toy machine on a finished memory: `step()` traps.
+    function _defineFinished(bytes32 memoryRoot) internal {
+        finished[memoryRoot] = true;
+        for (uint64 t = 0; t <= FINISHED_STEP_LENGTH; t++) {
+            prover.setTransition(_trueState(memoryRoot, t), _trueState(memoryRoot, t + 1));
+        }
+    }
+
+    function _knows(bytes32 memoryRoot) internal view returns (bool) {
+        return stepLength[memoryRoot] != 0 || finished[memoryRoot];
+    }
+
+    /// The true machine hash after `t` instructions of the step from memory `m` (which the toy
+    /// machine must know): start, inner states, then the step-end state for ever, or, on a
+    /// finished memory, the trapped state for ever.
+    function _trueState(bytes32 m, uint64 t) internal view returns (bytes32) {
+        if (t == 0) return _boundary(m);
+        if (finished[m]) {
+            if (t < FINISHED_STEP_LENGTH) return keccak256(abi.encode("toy inner state", m, t));
+            return keccak256(abi.encode("toy trapped state", m));
+        }
+        uint64 n = stepLength[m];
+        require(n != 0, "toy machine: no step from this memory");
+        if (t < n) return keccak256(abi.encode("toy inner state", m, t));
+        return _stepEnd(stepResult[m]);
+    }
+
+    /// The old machine, where the state after StepEnd was the next step's start: from memory
+    /// `m`, `t` instructions on, running across step ends.
+    function _runOnState(bytes32 m, uint64 t) internal view returns (bytes32) {
+        while (!finished[m] && stepLength[m] != 0 && t >= stepLength[m]) {
+            t -= stepLength[m];
+            m = stepResult[m];
+        }
+        return _knows(m) ? _trueState(m, t) : _forged(m, t);
+    }
+
+    function _forged(bytes32 salt, uint64 t) internal pure returns (bytes32) {
+        return keccak256(abi.encode("forged state", salt, t));
     }
 
     /// A liar's run: the honest run with leaf `step` (and, from `at` on, the instruction states
     /// of that step) replaced; with `newText`, it also claims another output.
     function _makeLiarRun(uint256 id, uint256 step, uint64 at, bytes memory newText) internal {
+        _copyHonest(id);
+        Run storage run = runs[id];
+        run.level2 = Level2.ForgeFrom;
+        run.lieStep = step;
+        run.lieAt = at;
+        if (newText.length != 0) {
+            run.output = _encodeOutput(newText);
+            run.leaves[run.leaves.length - 1] = _finalMemory(run.output);
+        }
+        if (step != run.leaves.length - 1 || newText.length == 0) {
+            run.leaves[step] = keccak256(abi.encode("forged memory", id, step));
+        }
+    }
+
+    /// Run `id` := the honest run (leaves, counts, output), following the true states.
+    function _copyHonest(uint256 id) internal {
         Run storage honest = runs[HONEST];
         Run storage run = runs[id];
         run.leaves = honest.leaves;
         run.counts = honest.counts;
         run.output = honest.output;
-        run.divergeStep = step;
-        run.divergeAt = at;
-        if (newText.length != 0) {
-            run.output = _encodeOutput(newText);
-            run.leaves[run.leaves.length - 1] = _boundary(_finalMemory(run.output));
-        }
-        if (step != run.leaves.length - 1 || newText.length == 0) {
-            run.leaves[step] = keccak256(abi.encode("forged leaf", id, step));
-        }
+        run.level2 = Level2.Follow;
+        run.lieStep = 0;
+        run.lieAt = 0;
     }
 
-    /// Machine hash after instruction `t` of layer step `j` (1-based) in run `id`.
+    /// Machine hash after instruction `t` of layer step `j` (1-based) as run `id` sees it. The
+    /// honest run answers with the true machine (beyond its last step too: there, the machine
+    /// has finished and traps); another run answers with its claims: the start state of its
+    /// leaf j-1 at 0, the end state of its leaf j at its count, its `level2` states inside.
     function _state(uint256 id, uint256 j, uint64 t) internal view returns (bytes32) {
         Run storage run = runs[id];
-        uint64 n = run.counts[j - 1];
-        if (t > n) {
-            // Past the step's end: the honest machine goes on into the next step.
-            if (j == run.counts.length) return run.leaves[j];
-            return _state(id, j + 1, t - n);
+        bytes32 start = run.leaves[j - 1];
+        if (id == HONEST) return _trueState(start, t);
+        if (t == 0) return _boundary(start);
+        if (t >= run.counts[j - 1]) return _stepEnd(run.leaves[j]);
+        Level2 mode = run.lieStep == 0 || run.lieStep == j ? run.level2 : Level2.Follow;
+        if (mode == Level2.RunOn) return _runOnState(start, t);
+        if (mode == Level2.Random) return _forged(keccak256(abi.encode(id, j)), t);
+        if ((mode == Level2.ForgeFrom || mode == Level2.JumpToEnd) && t >= run.lieAt) {
+            return mode == Level2.ForgeFrom
+                ? _forged(keccak256(abi.encode(id, j)), t)
+                : _stepEnd(run.leaves[j]);
         }
-        if (run.divergeStep == j && t >= run.divergeAt && t < n) {
-            return keccak256(abi.encode("forged state", id, j, t));
-        }
-        if (t == 0) return run.leaves[j - 1];
-        if (t == n) return run.leaves[j];
-        return keccak256(abi.encode("honest state", j, t));
+        return _knows(start) ? _trueState(start, t) : _forged(start, t);
     }
 
     function _depth(uint256 id) internal view returns (uint256) {
@@ -228,27 +333,59 @@ abstract contract ProtocolBase is Test {
     // ------------------------------------------------------------ submitting and challenging
 
     function _submit(address who, bytes32 requestId, uint256 id) internal {
+        (bool ok, bytes memory err) = _trySubmit(who, requestId, id);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(err, 32), mload(err))
+            }
+        }
+    }
+
+    /// Submits run `id` for `requestId` as `who`; returns whether the oracle took it (and its
+    /// revert data if not).
+    function _trySubmit(address who, bytes32 requestId, uint256 id)
+        internal
+        returns (bool, bytes memory)
+    {
         Run storage run = runs[id];
-        uint256 depth = _depth(id);
-        uint64 n = uint64(run.leaves.length - 1);
+        return _trySubmitLeaves(who, requestId, run.leaves, run.leaves.length - 1, run.output);
+    }
+
+    /// Submits a trace of `leaves` (zero-padded to the depth of N = `stepCount`, and possibly
+    /// holding non-zero leaves past N) with its final memory at leaf N.
+    function _trySubmitLeaves(
+        address who,
+        bytes32 requestId,
+        bytes32[] memory leaves,
+        uint256 stepCount,
+        bytes memory output
+    ) internal returns (bool, bytes memory) {
+        uint64 n = uint64(stepCount);
+        uint256 depth = oracle.traceDepth(n);
         InferenceOracle.AnswerClaim memory claim = InferenceOracle.AnswerClaim({
-            traceRoot: TestMerkle.root(run.leaves, depth),
+            traceRoot: TestMerkle.root(leaves, depth),
             stepCount: n,
-            finalMemoryRoot: _finalMemory(run.output)
+            finalMemoryRoot: _finalMemory(output)
         });
         InferenceOracle.SubmissionProofs memory proofs = InferenceOracle.SubmissionProofs({
             inputRegionSiblings: inSiblings,
-            firstLeafSiblings: TestMerkle.path(run.leaves, depth, 0),
-            lastLeafSiblings: TestMerkle.path(run.leaves, depth, n),
+            firstLeafSiblings: TestMerkle.path(leaves, depth, 0),
+            lastLeafSiblings: TestMerkle.path(leaves, depth, n),
             outputRegionSiblings: outSiblings
         });
         vm.prank(who);
-        oracle.submit{value: EXECUTOR_BOND}(requestId, claim, run.output, proofs);
+        try oracle.submit{value: EXECUTOR_BOND}(requestId, claim, output, proofs) {
+            return (true, "");
+        } catch (bytes memory err) {
+            return (false, err);
+        }
     }
 
+    /// Challenges the current answer of `requestId`.
     function _challenge(address who, bytes32 requestId) internal returns (uint256 gameId) {
+        uint32 current = oracle.getRequest(requestId).answerCount - 1;
         vm.prank(who);
-        gameId = oracle.challenge{value: CHALLENGER_BOND}(requestId);
+        gameId = oracle.challenge{value: CHALLENGER_BOND}(requestId, current);
     }
 
     // ------------------------------------------------------------ playing a game
@@ -308,8 +445,24 @@ abstract contract ProtocolBase is Test {
         returns (bytes32[] memory)
     {
         return TestMerkle.descendants(
-            runs[id].leaves, g.traceDepth, g.nodeIndex, g.nodeHeight, _levels(g.nodeHeight)
+            _leavesIn(id, g.traceDepth),
+            g.traceDepth,
+            g.nodeIndex,
+            g.nodeHeight,
+            _levels(g.nodeHeight)
         );
+    }
+
+    /// Run `id`'s leaves as far as a tree of `depth` holds them (a claim of fewer steps has a
+    /// shallower tree than the honest run's; only leaves up to its N can be disputed).
+    function _leavesIn(uint256 id, uint256 depth) internal view returns (bytes32[] memory leaves) {
+        leaves = runs[id].leaves;
+        uint256 width = uint256(1) << depth;
+        if (leaves.length > width) {
+            assembly ("memory-safe") {
+                mstore(leaves, width)
+            }
+        }
     }
 
     function _pickTrace(uint256 gameId, DisputeGame.Game memory g, uint256 execId, uint256 challId)
@@ -319,13 +472,20 @@ abstract contract ProtocolBase is Test {
         bytes32[] memory mine = _revealed(g, challId);
         uint8 levels = _levels(g.nodeHeight);
         uint256 childHeight = g.nodeHeight - levels;
+        // Claimed steps past my last one: no valid leaf exists at my N + 1 (my machine has
+        // finished there), whatever the executor put there, even a zero leaf.
+        uint256 myLast = runs[challId].leaves.length - 1;
         uint256 pick = type(uint256).max;
         uint256 lastValid;
         for (uint256 i = 0; i < theirs.length; i++) {
             uint256 firstLeaf = ((uint256(g.nodeIndex) << levels) + i) << childHeight;
             bool valid = firstLeaf <= g.stepCount && !(childHeight == 0 && firstLeaf == 0);
+            bool holdsMyNext = g.stepCount > myLast && firstLeaf <= myLast + 1
+                && myLast + 1 < firstLeaf + (uint256(1) << childHeight);
             if (valid) lastValid = i;
-            if (valid && pick == type(uint256).max && theirs[i] != mine[i]) pick = i;
+            if (valid && pick == type(uint256).max && (theirs[i] != mine[i] || holdsMyNext)) {
+                pick = i;
+            }
         }
         // A challenger that finds no difference (it is lying) disputes the last valid child.
         if (pick == type(uint256).max) pick = lastValid;

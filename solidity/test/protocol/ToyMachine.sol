@@ -5,15 +5,19 @@ import {IOneStepProver} from "../../src/interfaces/IOneStepProver.sol";
 
 /// @notice A deterministic toy machine for testing the dispute game without wasm: its transition
 ///         function is a table (state hash -> next state hash) that the test fills with the
-///         honest run. A "proof" is just the pre-state hash; there is no transition out of a
-///         state the honest run never visits, exactly as no valid wasm proof exists for a hash
-///         without a preimage. The real one-step prover is tested in test/osp/.
+///         honest run (test/protocol/ProtocolBase.sol: each step runs from its start state to
+///         its step-end state, which, like a trapped state, maps to itself). A "proof" is just
+///         the pre-state hash; there is no transition out of a state the honest run never
+///         visits, exactly as no valid wasm proof exists for a hash without a preimage. The real
+///         one-step prover is tested in test/osp/.
 contract ToyProver is IOneStepProver {
     /// @notice No transition is defined out of this state.
     error NoTransition(bytes32 state);
 
+    /// @notice The state after one instruction from a state (zero: none).
     mapping(bytes32 => bytes32) public next;
 
+    /// @notice Defines the transition `pre -> post` (`pre == post` for a final state).
     function setTransition(bytes32 pre, bytes32 post) external {
         next[pre] = post;
     }

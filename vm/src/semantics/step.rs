@@ -61,8 +61,14 @@ pub const PHASE_LAYER: u32 = 2;
 /// Phase: final norm and head on the chunk's last token, then sampling of the next token (one
 /// step, so that the logits never cross a step boundary).
 pub const PHASE_HEAD: u32 = 3;
-/// Phase: finished; further steps change nothing but the step counter.
+/// Phase: finished. `step()` traps here (as on any unknown phase): the layer trace of a
+/// request ends at its first finished step, so its step count N is unique.
 pub const PHASE_DONE: u32 = 4;
+
+/// Whether `step()` runs in `phase` (every phase before [`PHASE_DONE`]).
+pub fn is_runnable_phase(phase: u32) -> bool {
+    phase < PHASE_DONE
+}
 
 /// Status: running.
 pub const STATUS_RUNNING: u32 = 0;
@@ -173,7 +179,7 @@ pub fn step_with<K: Kernels + Copy>(mem: &mut [u8], kern: K) -> bool {
             mem[h..h + cx.l.size(Region::Hidden)].fill(0);
             sample_step(mem, &cx);
         }
-        _ => {}
+        phase => panic!("step() in phase {phase}: the run is over"),
     }
     let steps = rd_u64(mem, cx.c() + ctl::STEPS);
     wr_u64(mem, cx.c() + ctl::STEPS, steps.wrapping_add(1));
