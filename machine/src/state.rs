@@ -2,7 +2,9 @@
 //! the current frame, globals and memory, with the caches that make hashing after every
 //! instruction affordable.
 
-use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_STEP_END, STATUS_TRAPPED, STEP_END_PC, StateFields};
+use crate::hash::{
+    self, Hash, STATUS_RUNNING, STATUS_STEP_END, STATUS_TRAPPED, STEP_END_PC, StateFields,
+};
 use crate::memory::Memory;
 use crate::program::Program;
 use crate::stacks::{Frame, FrameStack, ValueStack};
@@ -86,7 +88,10 @@ impl Machine {
     ///
     /// Panics unless the machine is at a step's end ([`Machine::at_step_end`]).
     pub fn start_next_step(&mut self) {
-        assert!(self.at_step_end(), "start_next_step: not at the end of a step");
+        assert!(
+            self.at_step_end(),
+            "start_next_step: not at the end of a step"
+        );
         self.status = STATUS_RUNNING;
         self.pc = 0;
     }

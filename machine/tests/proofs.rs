@@ -43,7 +43,10 @@ fn every_step_of_every_program_verifies() {
                 "{name}: a step's end moved"
             );
             m.start_next_step();
-            assert!(m.at_boundary(), "{name}: the next step does not start at a boundary");
+            assert!(
+                m.at_boundary(),
+                "{name}: the next step does not start at a boundary"
+            );
         }
     }
     eprintln!("{total} steps proven and checked");

@@ -323,7 +323,10 @@ impl Executor {
             let progress = match progress {
                 Ok(progress) => progress,
                 Err(error) => {
-                    tracing::error!(game = game_id, "cannot move in this game (retrying next round): {error:#}");
+                    tracing::error!(
+                        game = game_id,
+                        "cannot move in this game (retrying next round): {error:#}"
+                    );
                     continue;
                 }
             };

@@ -117,10 +117,7 @@ fn tell(honest: &[Hash], lie: &Lie) -> Option<Vec<Hash>> {
 
 /// Plays level 1 by the contract's rules; returns the disputed leaf `j`. `pick` chooses the
 /// challenger's child (the honest strategy, or a random liar's).
-fn descend(
-    executor: &Leaves,
-    mut pick: impl FnMut(&GameView, &[Hash]) -> usize,
-) -> (u64, Hash) {
+fn descend(executor: &Leaves, mut pick: impl FnMut(&GameView, &[Hash]) -> usize) -> (u64, Hash) {
     let trace = executor.layer_trace();
     let mut view = GameView {
         phase: Phase::TraceReveal,

@@ -464,7 +464,10 @@ fn the_honest_source_submits_what_execute_does_and_reproduces_the_boundaries() {
     assert_eq!(past, end(1));
     assert_eq!(src.interpreter_hash(1, count1 + 5).unwrap(), end(1));
     let proof = src.one_step_proof(1, count1 + 5).unwrap();
-    assert_eq!(verify_step(program_root, log2, &proof).unwrap(), (past, past));
+    assert_eq!(
+        verify_step(program_root, log2, &proof).unwrap(),
+        (past, past)
+    );
     assert_ne!(src.interpreter_hash(2, 5).unwrap(), past);
 
     // Step N + 1 (which a longer claim makes a challenger dispute) runs from the final memory
@@ -472,10 +475,17 @@ fn the_honest_source_submits_what_execute_does_and_reproduces_the_boundaries() {
     let n = s.trace.step_count();
     let after_end = src.interpreter_hash(n + 1, 1 << 20).unwrap();
     assert_ne!(after_end, src.machine_hash(n + 1, 0).unwrap());
-    assert_eq!(src.machine_hash(n + 1, 0).unwrap(), program.boundary_hash(s.trace.leaf(n).unwrap()));
+    assert_eq!(
+        src.machine_hash(n + 1, 0).unwrap(),
+        program.boundary_hash(s.trace.leaf(n).unwrap())
+    );
     let proof = src.one_step_proof(n + 1, 1 << 20).unwrap();
     let (pre, post) = verify_step(program_root, log2, &proof).unwrap();
-    assert_eq!((pre, post), (after_end, after_end), "a trapped machine stays trapped");
+    assert_eq!(
+        (pre, post),
+        (after_end, after_end),
+        "a trapped machine stays trapped"
+    );
 
     // Steps outside 1..=N + 1 are errors, not panics.
     for bad in [0, n + 2] {
