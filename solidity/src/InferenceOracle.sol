@@ -376,11 +376,12 @@ contract InferenceOracle is ReentrancyGuard {
         bytes calldata output,
         SubmissionProofs calldata proofs
     ) private pure {
+        if (proofs.lastLeafSiblings.length != _traceDepth(claim.stepCount)) revert BadTraceProof();
+        _checkZeroPadding(claim.stepCount, proofs.lastLeafSiblings);
         if (
-            proofs.lastLeafSiblings.length != _traceDepth(claim.stepCount)
-                || _rootFromLastLeaf(
-                        claim.finalMemoryRoot, claim.stepCount, proofs.lastLeafSiblings
-                    ) != claim.traceRoot
+            MemoryMerkle.rootFromLeaf(
+                    claim.finalMemoryRoot, claim.stepCount, proofs.lastLeafSiblings
+                ) != claim.traceRoot
         ) revert BadTraceProof();
         // Called for its checks (a complete, finished output); the values are not needed here.
         // slither-disable-next-line unused-return
@@ -397,24 +398,14 @@ contract InferenceOracle is ReentrancyGuard {
         ) revert BadOutputProof();
     }
 
-    /// @dev Root of the trace tree from leaf N (`index`) and its bottom-up path, checking that
-    ///      every leaf past N is zero: where bit k of N is 0, the sibling at level k is the
+    /// @dev Every leaf past N is zero, given leaf N's bottom-up path `siblings` (checked against
+    ///      the root by the caller): where bit k of N is 0, the sibling at level k is the
     ///      subtree right of the path, which covers only leaves past N, so it must be the root of
     ///      a height-k tree of zero leaves (height 0: `bytes32(0)`).
-    function _rootFromLastLeaf(bytes32 leaf, uint64 index, bytes32[] calldata siblings)
-        private
-        pure
-        returns (bytes32 node)
-    {
-        node = leaf;
+    function _checkZeroPadding(uint64 lastIndex, bytes32[] calldata siblings) private pure {
         bytes32 zero = bytes32(0); // root of a height-k tree of zero leaves
         for (uint256 k = 0; k < siblings.length; k++) {
-            if ((index >> k) & 1 == 0) {
-                if (siblings[k] != zero) revert NonZeroPadding(k);
-                node = keccak256(abi.encodePacked(node, zero));
-            } else {
-                node = keccak256(abi.encodePacked(siblings[k], node));
-            }
+            if ((lastIndex >> k) & 1 == 0 && siblings[k] != zero) revert NonZeroPadding(k);
             zero = keccak256(abi.encodePacked(zero, zero));
         }
     }

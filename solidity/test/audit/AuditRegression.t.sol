@@ -199,8 +199,7 @@ contract AuditSybilRewardTest is AuditBase {
 
     function setUp() public override {
         super.setUp();
-        vm.prank(user); // a requester that can cancel
-        requestId = oracle.request{value: FEE}(modelId, _body(5), keccak256("user seed"), 0);
+        requestId = _requestFromUser(_body(5), keccak256("user seed")); // it can cancel
         _makeHonestRun(requestId, STEPS, "Paris");
         _makeLiarRun(LIAR, STEPS, 7, "Berlin");
     }

@@ -35,8 +35,7 @@ contract DisputePropertyTest is ProtocolBase {
 
     function setUp() public override {
         super.setUp();
-        vm.prank(user);
-        requestId = oracle.request{value: FEE}(modelId, _body(5), keccak256("seed"), 0);
+        requestId = _requestFromUser(_body(5), keccak256("seed"));
         _makeHonestRun(requestId, STEPS, "Paris");
         honestRoot = TestMerkle.root(runs[HONEST].leaves, _depth(HONEST));
     }

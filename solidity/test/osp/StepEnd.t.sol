@@ -1,25 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.30;
 
-import {Test, Vm} from "forge-std/Test.sol";
 import {OneStepProver} from "../../src/osp/OneStepProver.sol";
 import {BadStatus, TrailingProofBytes} from "../../src/osp/OspErrors.sol";
+import {StepVector, StepVectorFiles} from "./StepVectors.sol";
 
 /// @notice `StepEnd` is a fixed point: it sets status 2 and leaves every other field (pc 1
 ///         included) unchanged, and a machine of status 1 or 2 never changes. Checked on the
 ///         pre-states of the committed StepEnd vectors (independently of their post hashes,
 ///         which the Rust side regenerates) and on hand-made states.
-contract StepEndTest is Test {
-    /// @dev Fields in alphabetical order, as `parseJson` decodes objects.
-    struct Vector {
-        uint256 memoryLog2;
-        string name;
-        bytes32 postHash;
-        bytes32 preHash;
-        bytes32 programRoot;
-        bytes proof;
-    }
-
+contract StepEndTest is StepVectorFiles {
     /// @dev Bytes of the state fields at the start of a proof.
     uint256 internal constant STATE_BYTES = 170;
 
@@ -30,8 +20,7 @@ contract StepEndTest is Test {
     }
 
     function test_StepEndSetsStatus2AndKeepsEverythingElse() public view {
-        Vector[] memory vs =
-            abi.decode(vm.parseJson(vm.readFile("./test/vectors/control.json")), (Vector[]));
+        StepVector[] memory vs = load(string.concat(DIR, "/control.json"));
         uint256 checked;
         for (uint256 i = 0; i < vs.length; i++) {
             if (!_endsWith(vs[i].name, "/StepEnd")) continue;

@@ -1,24 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.30;
 
-import {Test, Vm, console} from "forge-std/Test.sol";
+import {Vm, console} from "forge-std/Test.sol";
 import {OneStepProver} from "../../src/osp/OneStepProver.sol";
+import {StepVector, StepVectorFiles} from "./StepVectors.sol";
 
 /// @notice Replays the step vectors the Rust interpreter writes to test/vectors/*.json and
 ///         checks that single-byte mutations of their proofs never yield the honest pair.
-contract VectorsTest is Test {
-    /// @dev Fields in alphabetical order, as `parseJson` decodes objects.
-    struct Vector {
-        uint256 memoryLog2;
-        string name;
-        bytes32 postHash;
-        bytes32 preHash;
-        bytes32 programRoot;
-        bytes proof;
-    }
-
-    string internal constant DIR = "./test/vectors";
-
+contract VectorsTest is StepVectorFiles {
     OneStepProver internal prover;
 
     function setUp() public {
@@ -39,18 +28,14 @@ contract VectorsTest is Test {
         }
     }
 
-    function load(string memory file) internal view returns (Vector[] memory) {
-        return abi.decode(vm.parseJson(vm.readFile(file)), (Vector[]));
-    }
-
     function test_replayVectors() public view {
         (string[] memory files, uint256 n) = vectorFiles();
         assertGt(n, 0, "no vector file in test/vectors (run cargo test -p veritrace-machine)");
         uint256 total;
         for (uint256 f = 0; f < n; f++) {
-            Vector[] memory vs = load(files[f]);
+            StepVector[] memory vs = load(files[f]);
             for (uint256 i = 0; i < vs.length; i++) {
-                Vector memory v = vs[i];
+                StepVector memory v = vs[i];
                 (bytes32 pre, bytes32 post) =
                     prover.executeStep(v.programRoot, uint8(v.memoryLog2), v.proof);
                 assertEq(pre, v.preHash, string.concat(v.name, ": preHash"));
@@ -71,10 +56,10 @@ contract VectorsTest is Test {
         uint256 mutated;
         uint256 reverted;
         for (uint256 f = 0; f < n; f++) {
-            Vector[] memory vs = load(files[f]);
+            StepVector[] memory vs = load(files[f]);
             uint256 limit = vs.length < 6 ? vs.length : 6;
             for (uint256 i = 0; i < limit; i++) {
-                Vector memory v = vs[i];
+                StepVector memory v = vs[i];
                 bytes memory proof = v.proof;
                 for (uint256 j = 0; j < proof.length; j++) {
                     proof[j] = proof[j] ^ 0x01;

@@ -124,6 +124,15 @@ abstract contract ProtocolBase is Test {
         requestId = store.ask{value: FEE}(modelId, body, keccak256("user seed"));
     }
 
+    /// A request made by `user` itself (an account, so it can cancel), with no callback.
+    function _requestFromUser(bytes memory body, bytes32 userSeed)
+        internal
+        returns (bytes32 requestId)
+    {
+        vm.prank(user);
+        requestId = oracle.request{value: FEE}(modelId, body, userSeed, 0);
+    }
+
     /// A request body: 32-byte header, the seed slot, two token ids.
     function _body(uint256 salt) internal pure returns (bytes memory) {
         return abi.encodePacked(

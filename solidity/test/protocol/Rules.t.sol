@@ -17,8 +17,7 @@ contract RulesTest is ProtocolBase {
 
     function setUp() public override {
         super.setUp();
-        vm.prank(user);
-        requestId = oracle.request{value: FEE}(modelId, _body(5), keccak256("seed"), 0);
+        requestId = _requestFromUser(_body(5), keccak256("seed"));
         _makeHonestRun(requestId, STEPS, "Paris");
     }
 
@@ -83,8 +82,7 @@ contract RulesTest is ProtocolBase {
     }
 
     function _requestAndRun(uint256 steps) internal returns (bytes32 id) {
-        vm.prank(user);
-        id = oracle.request{value: FEE}(modelId, _body(steps), keccak256("other"), 0);
+        id = _requestFromUser(_body(steps), keccak256("other"));
         _makeRun(OTHER, id, steps, "Paris");
     }
 
