@@ -59,6 +59,10 @@ enum Lie {
     Shift { at: u64, salt: u8 },
     /// `extra` made-up leaves appended past the honest end (a claim of a longer run).
     Longer { extra: u64, salt: u8 },
+    /// A zero leaf right past the honest end, then `extra` made-up leaves: the zero equals the
+    /// honest tree's padding, so only a challenger that treats every leaf past its own end as
+    /// disputed finds the lie (a zero start leaf has no memory behind it).
+    LongerPastZero { extra: u64, salt: u8 },
     /// The run cut after `keep` steps, the last leaf forged as a finished state.
     Shorter { keep: u64, salt: u8 },
     /// A zero leaf inside the claim (a "padding" leaf before N).
@@ -79,6 +83,7 @@ fn lie_strategy(n: u64) -> impl Strategy<Value = Lie> {
         (1..=n).prop_map(|at| Lie::Duplicate { at }),
         (1..=n, any::<u8>()).prop_map(|(at, salt)| Lie::Shift { at, salt }),
         (1u64..40, any::<u8>()).prop_map(|(extra, salt)| Lie::Longer { extra, salt }),
+        (1u64..40, any::<u8>()).prop_map(|(extra, salt)| Lie::LongerPastZero { extra, salt }),
         (1..=n, any::<u8>()).prop_map(|(keep, salt)| Lie::Shorter { keep, salt }),
         (1..=n).prop_map(|at| Lie::ZeroInside { at }),
     ]
@@ -104,6 +109,11 @@ fn tell(honest: &[Hash], lie: &Lie) -> Option<Vec<Hash>> {
         Lie::Longer { extra, salt } => {
             let n = v.len() as u64;
             v.extend((0..extra).map(|i| made_up(salt, n + i)));
+        }
+        Lie::LongerPastZero { extra, salt } => {
+            let n = v.len() as u64;
+            v.push([0; 32]);
+            v.extend((1..=extra).map(|i| made_up(salt, n + i)));
         }
         Lie::Shorter { keep, salt } => {
             v.truncate(keep as usize + 1);
@@ -182,6 +192,7 @@ proptest! {
         let challenger = Leaves(LayerTrace::new(honest.clone()).unwrap());
         let (j, leaf) = descend(&executor, honest_pick(&challenger));
         prop_assert_eq!(leaf, forged[j as usize]);
+        prop_assert!(j - 1 <= n, "the disputed step {} starts past the honest end {}", j, n);
         prop_assert_eq!(forged[j as usize - 1], honest[j as usize - 1], "start leaf agreed");
         prop_assert!(
             j > n || forged[j as usize] != honest[j as usize],
