@@ -271,20 +271,11 @@ impl Challenger {
             if record.outcome != GameOutcome::Open {
                 continue;
             }
-            // One game's failure never stalls the others: it is logged and retried next round.
-            let progress = match s.source_for(record.request_id).await {
-                Ok(source) => driver::advance(&s.chain, Role::Challenger, game_id, source).await,
-                Err(error) => Err(error),
-            };
-            let progress = match progress {
-                Ok(progress) => progress,
-                Err(error) => {
-                    tracing::error!(
-                        game = game_id,
-                        "cannot move in this game (retrying next round): {error:#}"
-                    );
-                    continue;
-                }
+            let source = s.source_for(record.request_id).await;
+            let Some(progress) =
+                driver::advance_or_log(&s.chain, Role::Challenger, game_id, source).await
+            else {
+                continue;
             };
             match progress {
                 Progress::Moved { action, gas } => {

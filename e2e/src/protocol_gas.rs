@@ -148,7 +148,7 @@ impl TraceSource for View {
     fn machine_hash(&self, step: u64, t: u64) -> Result<Hash, SourceError> {
         // The contract derives both ends from the leaves; only interior points are posted.
         if t == 0 || t >= self.instructions {
-            return Ok(synthetic("step end", step, t.min(self.instructions)));
+            return Ok(synthetic("derived end", step, t.min(self.instructions)));
         }
         Ok(match self.forged_leaf {
             Some(f) if f == step && t >= self.forged_instruction => {

@@ -69,16 +69,16 @@ impl Machine {
     /// Whether the machine is at a step boundary (pc 0, nothing on the stacks, running): where
     /// a layer step starts.
     pub fn at_boundary(&self) -> bool {
-        self.status == STATUS_RUNNING && self.pc == 0 && self.stack_free()
+        self.status == STATUS_RUNNING && self.pc == 0 && self.stacks_empty()
     }
 
     /// Whether the machine stands at the end of a layer step (status 2 at `StepEnd`, nothing
     /// on the stacks).
     pub fn at_step_end(&self) -> bool {
-        self.status == STATUS_STEP_END && self.pc == STEP_END_PC && self.stack_free()
+        self.status == STATUS_STEP_END && self.pc == STEP_END_PC && self.stacks_empty()
     }
 
-    fn stack_free(&self) -> bool {
+    fn stacks_empty(&self) -> bool {
         self.stack.is_empty() && self.frames.is_empty() && self.frame.is_boundary()
     }
 

@@ -103,36 +103,40 @@ impl VectorSet {
                 };
                 self.offer(class, &kind, &v);
                 if m.is_trapped() {
-                    let pre_hash = m.hash();
-                    let proof = m.prove_step();
-                    let v = StepVector {
-                        name: format!("{name}/{pc}/already-trapped"),
-                        pre_hash,
-                        post_hash: pre_hash,
-                        proof,
-                        ..v
-                    };
-                    self.offer("traps", "already-trapped", &v);
+                    let at = format!("{name}/{pc}");
+                    self.offer_fixed_point(&mut m, &at, "traps", "already-trapped", &v);
                     return proven;
                 }
                 if ins.opcode == op::STEP_END {
-                    // The end of a step is a fixed point: proving it again changes nothing.
-                    let pre_hash = m.hash();
-                    let proof = m.prove_step();
-                    let v = StepVector {
-                        name: format!("{name}/{pc}/step-ended"),
-                        pre_hash,
-                        post_hash: pre_hash,
-                        proof,
-                        ..v
-                    };
-                    self.offer("control", "step-ended", &v);
+                    let at = format!("{name}/{pc}");
+                    self.offer_fixed_point(&mut m, &at, "control", "step-ended", &v);
                     m.start_next_step();
                     break;
                 }
             }
         }
         proven
+    }
+
+    /// Offers the proof of a halted machine (trapped, or at a step's end), which proves it
+    /// unchanged, named `{at}/{kind}`; `last` is the vector of the step that halted it.
+    fn offer_fixed_point(
+        &mut self,
+        m: &mut Machine,
+        at: &str,
+        class: &'static str,
+        kind: &str,
+        last: &StepVector,
+    ) {
+        let pre_hash = m.hash();
+        let v = StepVector {
+            name: format!("{at}/{kind}"),
+            pre_hash,
+            post_hash: pre_hash,
+            proof: m.prove_step(),
+            ..last.clone()
+        };
+        self.offer(class, kind, &v);
     }
 
     fn offer(&mut self, class: &'static str, kind: &str, v: &StepVector) {

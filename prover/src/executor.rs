@@ -315,20 +315,11 @@ impl Executor {
             if self.config.go_silent {
                 continue;
             }
-            // One game's failure never stalls the others: it is logged and retried next round.
-            let progress = match self.source_for(game_id, &record).await {
-                Ok(source) => driver::advance(&self.chain, Role::Executor, game_id, source).await,
-                Err(error) => Err(error),
-            };
-            let progress = match progress {
-                Ok(progress) => progress,
-                Err(error) => {
-                    tracing::error!(
-                        game = game_id,
-                        "cannot move in this game (retrying next round): {error:#}"
-                    );
-                    continue;
-                }
+            let source = self.source_for(game_id, &record).await;
+            let Some(progress) =
+                driver::advance_or_log(&self.chain, Role::Executor, game_id, source).await
+            else {
+                continue;
             };
             match progress {
                 Progress::Moved { action, gas } => {

@@ -60,11 +60,6 @@ impl LayerTrace {
         Self { levels, step_count }
     }
 
-    /// The leaves `m_0..m_N`, without the padding.
-    pub fn leaves(&self) -> &[Hash] {
-        &self.levels[0][..=self.step_count as usize]
-    }
-
     /// What this trace (an honest run) expects of the tree of an answer that claims
     /// `claimed_steps` steps: the contract pins that tree's depth, its leaf 0 and its zero
     /// padding past `claimed_steps`, so every node over leaves this run also has is known, and

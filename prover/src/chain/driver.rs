@@ -202,6 +202,29 @@ pub fn decide(
 }
 
 /// One round for `role` in game `id`: sends its move if it is its turn, claims the win if the
+/// [`advance`] for one of the many games a daemon plays each round, with `source` the party's
+/// view or the error that kept it from having one: a failure is logged and `None` returned, so
+/// that one game never stalls the others (the next round retries it).
+pub async fn advance_or_log(
+    chain: &Chain,
+    role: Role,
+    id: u64,
+    source: Result<Arc<dyn TraceSource + Send + Sync>>,
+) -> Option<Progress> {
+    let progress = match source {
+        Ok(source) => advance(chain, role, id, source).await,
+        Err(error) => Err(error),
+    };
+    progress
+        .map_err(|error| {
+            tracing::error!(
+                game = id,
+                "cannot move in this game (retrying next round): {error:#}"
+            );
+        })
+        .ok()
+}
+
 /// other party's clock ran out, or reports that it waits or that the game is over.
 pub async fn advance(
     chain: &Chain,
