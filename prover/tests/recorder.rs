@@ -1,4 +1,4 @@
-//! The incremental trace recorder against boundary hashes recomputed from scratch: every step of
+//! The incremental trace recorder against boundary memory roots recomputed from scratch: every step of
 //! tiny random models (several shapes, chunked prefill, sampling), a few steps of the real
 //! SmolLM2, and tampered memories.
 
@@ -18,9 +18,9 @@ use veritrace_vm::semantics::layout::{Layout, REGIONS, Region};
 use veritrace_vm::semantics::step::PHASE_INIT;
 use veritrace_vm::{Backend, Engine, ModelImage, Native, Request, StepInfo, VmError};
 
-/// The boundary hash of `memory` with its root computed from scratch.
-fn scratch_leaf(machine: &ModelMachine, memory: &[u8]) -> Hash {
-    machine.boundary_hash(&MemoryTree::from_bytes(memory).root())
+/// The trace leaf of `memory`: its memory root, computed from scratch.
+fn scratch_leaf(memory: &[u8]) -> Hash {
+    MemoryTree::from_bytes(memory).root()
 }
 
 fn sampled(tokens: Vec<u32>, max_tokens: u32, seed: u8) -> Request {
@@ -35,13 +35,13 @@ fn sampled(tokens: Vec<u32>, max_tokens: u32, seed: u8) -> Request {
 }
 
 /// All boundary leaves of a run, each from a full rehash.
-fn scratch_leaves(image: &ModelImage, machine: &ModelMachine, req: &Request) -> Vec<Hash> {
+fn scratch_leaves(image: &ModelImage, req: &Request) -> Vec<Hash> {
     let mut engine = Engine::new(image);
     engine.load(req).unwrap();
-    let mut leaves = vec![scratch_leaf(machine, engine.memory())];
+    let mut leaves = vec![scratch_leaf(engine.memory())];
     loop {
         let (_, done) = engine.step().unwrap();
-        leaves.push(scratch_leaf(machine, engine.memory()));
+        leaves.push(scratch_leaf(engine.memory()));
         if done {
             return leaves;
         }
@@ -83,7 +83,7 @@ fn tiny_models_every_leaf_equals_a_full_rehash() {
             Request::greedy(prompt.clone(), 4),
             sampled(prompt.clone(), 5, i as u8),
         ] {
-            let want = scratch_leaves(&image, &machine, &req);
+            let want = scratch_leaves(&image, &req);
             let got = recorded_leaves(&image, &machine, &req, Watch::Touched);
             assert!(want.len() > 10, "a run of several steps");
             for (step, (w, g)) in want.iter().zip(&got).enumerate() {
@@ -121,7 +121,7 @@ fn a_request_the_machine_rejects_is_still_traced() {
     };
     assert!(backend.step().unwrap(), "rejected in the first step");
     let leaf = rec.record(&info, backend.memory());
-    assert_eq!(leaf, scratch_leaf(&machine, backend.memory()));
+    assert_eq!(leaf, scratch_leaf(backend.memory()));
 }
 
 /// A backend that flips one byte of its memory right after step `at` (a faulty or malicious
@@ -182,7 +182,7 @@ fn a_tampered_byte_in_any_region_changes_the_leaf() {
     let image = tiny::import(&tiny::BASE, 4);
     let machine = ModelMachine::new(&image).unwrap();
     let req = Request::greedy(tiny::prompt(3, 9, tiny::BASE.vocab), 3);
-    let clean = scratch_leaves(&image, &machine, &req);
+    let clean = scratch_leaves(&image, &req);
     let layout: Layout = image.layout;
     // After step 4 (init, embed and two layers of the first 4-token chunk, then the second
     // chunk's embed): the next boundary is leaf 5.
@@ -209,7 +209,7 @@ fn a_tampered_byte_in_any_region_changes_the_leaf() {
         }
         assert_eq!(
             full[at as usize + 1],
-            scratch_leaf(&machine, engine.memory()),
+            scratch_leaf(engine.memory()),
             "{region:?}: the full watch recorder is exact"
         );
         // The production recorder sees a bad byte wherever the step may write: control after
@@ -248,7 +248,7 @@ fn real_model_leaves_equal_full_rehashes() {
     ));
     engine.load(&req).unwrap();
     let mut rec = TraceRecorder::new(&machine, engine.memory());
-    assert_eq!(rec.leaves()[0], scratch_leaf(&machine, engine.memory()));
+    assert_eq!(rec.leaves()[0], scratch_leaf(engine.memory()));
     let n_layers = image.dims.n_layers as u64;
     // init, embed, the last layer of the prefill, head, sample, and the last step.
     let check = [0, 1, 1 + n_layers, 2 + n_layers, 3 + n_layers];
@@ -257,11 +257,7 @@ fn real_model_leaves_equal_full_rehashes() {
         let (info, done) = engine.step().unwrap();
         let leaf = rec.record(&info, engine.memory());
         if check.contains(&info.index) || done {
-            assert_eq!(
-                leaf,
-                scratch_leaf(&machine, engine.memory()),
-                "step {info:?}"
-            );
+            assert_eq!(leaf, scratch_leaf(engine.memory()), "step {info:?}");
             checked += 1;
         }
         if done {
