@@ -24,7 +24,7 @@ SLITHER_STAMP := $(SLITHER_VENV)/.veritrace-installed-$(SLITHER_VERSION)
 SLITHER_RUN := cd solidity && PATH="$(dir $(FORGE)):$$PATH" FOUNDRY_OUT=out-slither \
   FOUNDRY_CACHE_PATH=cache-slither $(SLITHER) .
 
-.PHONY: help setup model program build lint slither fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp osp-real-step clean
+.PHONY: help setup model program build lint slither fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp fuzz-game osp-real-step clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ bench: setup model ## benchmarks: protocol gas of a 256-token dispute (synthetic
 
 fuzz-osp: setup ## differential fuzz: Solidity one-step prover (revm) vs the Rust machine, 1M steps
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_fuzz -- --steps 1000000
+
+fuzz-game: setup ## random liars against the honest strategies, refereed by the contract's level-1 rules: 100,000 forged traces, 100,000 random challengers
+	PROPTEST_CASES=100000 $(CARGO) test $(PROFILE) --workspace --test level1_liars -- --nocapture
 
 osp-real-step: setup model ## every instruction of a real SmolLM2 decode layer step through the Solidity prover in revm (hours; ARGS="--phase embed" or "--from N --count M")
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_real_step -- $(ARGS)

@@ -1,8 +1,11 @@
 //! The watchtower of veritrace: follows submitted answers for the models it serves, re-runs
 //! each with a fast backend, and on a mismatch confirms its own run with the canonical wasm
-//! program before it bonds a challenge; then plays the game to the end on its own. Answers wait
-//! in a bounded queue; a clear warning is logged when the queue is full or an answer's challenge
-//! window would close before its turn comes.
+//! program before it bonds a challenge; then plays the game to the end on its own. Answers are
+//! verified earliest deadline first (every answer has the same window, so: in the order they
+//! were submitted), by `verifiers` parallel workers, through a bounded queue; a clear warning is
+//! logged when the queue is full or an answer's challenge window would close before its turn
+//! comes. A verification's result is recorded only if the request still waits for that very
+//! answer (compare-and-set), so a late result never hides a newer answer.
 
 pub mod verify;
 
@@ -46,6 +49,10 @@ pub struct ChallengerConfig {
     /// Answers that may wait for verification before the challenger reports falling behind.
     #[serde(default = "default_queue")]
     pub queue: usize,
+    /// Answers verified at once (each re-run uses the engine's threads; raise it on machines
+    /// with cores to spare).
+    #[serde(default = "default_verifiers")]
+    pub verifiers: usize,
     /// Challenge with a forged view of every run (tests and demos only: a lying challenger).
     #[serde(default)]
     pub lie_tamper_step: Option<u64>,
@@ -59,6 +66,10 @@ fn default_queue() -> usize {
     16
 }
 
+fn default_verifiers() -> usize {
+    1
+}
+
 /// Where one request's current answer stands for the challenger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Watch {
@@ -70,6 +81,10 @@ pub enum Watch {
         answer_index: u32,
         /// Its claim: trace root, N, final memory root.
         claim: (B256, u64, B256),
+        /// Block of its submission: with one window for all, the earliest block is the
+        /// earliest deadline.
+        #[serde(default)]
+        submitted_block: u64,
     },
     /// Our run agrees with the answer.
     Agreed {
@@ -188,18 +203,27 @@ impl Challenger {
         })
     }
 
-    /// Runs until `shutdown`: the verifier task and the event/game loop.
+    /// Runs until `shutdown`: the verifier tasks and the event/game loop.
     pub async fn run(mut self, shutdown: Shutdown) {
-        let receiver = self.receiver.take().expect("run once");
-        // Dropping `run` (a shutdown, or the task being aborted) stops the verifier too, so
+        let receiver = Arc::new(tokio::sync::Mutex::new(
+            self.receiver.take().expect("run once"),
+        ));
+        // Dropping `run` (a shutdown, or the task being aborted) stops the verifiers too, so
         // that nothing outlives the daemon (the database lock included).
-        let verifier = AbortOnDrop(tokio::spawn(verifier(self.shared.clone(), receiver)));
+        let verifiers: Vec<_> = (0..self.shared.config.verifiers.max(1))
+            .map(|_| {
+                AbortOnDrop(tokio::spawn(verifier(
+                    self.shared.clone(),
+                    receiver.clone(),
+                )))
+            })
+            .collect();
         let (interval, retry) = (
             self.shared.config.common.poll_interval(),
             self.shared.chain.retry,
         );
         daemon::poll_loop("challenger", interval, retry, shutdown, &mut self).await;
-        drop(verifier);
+        drop(verifiers);
     }
 
     /// One round: read new events, queue answers to verify, play open games.
@@ -221,17 +245,23 @@ impl Challenger {
     fn queue_answers(&mut self) -> Result<()> {
         let s = &self.shared;
         let mut in_flight = s.in_flight.lock().expect("lock");
-        for (request_id, record) in s.store.requests::<RequestRecord>()? {
-            let Watch::Queued {
-                answer_index,
-                claim,
-            } = record.watch
-            else {
-                continue;
-            };
-            if in_flight.contains(&request_id) {
-                continue;
-            }
+        let mut waiting: Vec<_> = s
+            .store
+            .requests::<RequestRecord>()?
+            .into_iter()
+            .filter_map(|(request_id, record)| match record.watch {
+                Watch::Queued {
+                    answer_index,
+                    claim,
+                    submitted_block,
+                } if !in_flight.contains(&request_id) => {
+                    Some((submitted_block, request_id, answer_index, claim))
+                }
+                _ => None,
+            })
+            .collect();
+        waiting.sort_unstable_by_key(|&(block, request_id, ..)| (block, request_id));
+        for (_, request_id, answer_index, claim) in waiting {
             let job = Job {
                 request_id,
                 answer_index,
@@ -330,14 +360,10 @@ impl Shared {
         Ok(run.source)
     }
 
-    fn set_watch(&self, request_id: B256, watch: Watch) -> Result<()> {
-        self.store.write(|b| {
-            if let Some(mut record) = b.request::<RequestRecord>(&request_id)? {
-                record.watch = watch;
-                b.put_request(&request_id, &record)?;
-            }
-            Ok(())
-        })
+    /// Records the result of verifying `job`: only if the request still waits for that very
+    /// answer (a newer answer that arrived meanwhile stays queued).
+    fn set_watch(&self, job: &Job, watch: Watch) -> Result<()> {
+        self.store.write(|b| settle_watch(b, job, watch))
     }
 
     /// Verifies one answer and challenges it if it is wrong.
@@ -353,7 +379,7 @@ impl Shared {
             tracing::error!(request = %job.request_id, "MISSED: the answer's challenge window closed (or it was settled) before verification");
             self.chain.metrics.missed.inc();
             return self.set_watch(
-                job.request_id,
+                job,
                 Watch::Missed {
                     answer_index: job.answer_index,
                 },
@@ -384,7 +410,7 @@ impl Shared {
         if run.agrees_with(&job.claim) {
             tracing::info!(request = %job.request_id, secs = run.secs, "answer verified: it matches our run");
             return self.set_watch(
-                job.request_id,
+                job,
                 Watch::Agreed {
                     answer_index: job.answer_index,
                 },
@@ -393,7 +419,7 @@ impl Shared {
         if !run.can_win(&job.claim) {
             tracing::error!(request = %job.request_id, "the answer differs from our run but has no leaf we could dispute: not bonding a challenge");
             return self.set_watch(
-                job.request_id,
+                job,
                 Watch::NotConfirmed {
                     answer_index: job.answer_index,
                 },
@@ -415,7 +441,7 @@ impl Shared {
             if !confirmed {
                 tracing::error!(request = %job.request_id, "our fast backend DISAGREES with the canonical wasm program: not challenging");
                 return self.set_watch(
-                    job.request_id,
+                    job,
                     Watch::NotConfirmed {
                         answer_index: job.answer_index,
                     },
@@ -441,7 +467,7 @@ impl Shared {
                 if answer.rejected || self.chain.head().await?.timestamp >= closes_at {
                     tracing::warn!(request = %job.request_id, "too late to challenge: already rejected or the window closed");
                     return self.set_watch(
-                        job.request_id,
+                        job,
                         Watch::Missed {
                             answer_index: job.answer_index,
                         },
@@ -459,13 +485,14 @@ impl Shared {
             .expect("lock")
             .insert(job.request_id, run.source);
         self.store.write(|b| {
-            if let Some(mut record) = b.request::<RequestRecord>(&job.request_id)? {
-                record.watch = Watch::Challenged {
+            settle_watch(
+                b,
+                job,
+                Watch::Challenged {
                     answer_index: job.answer_index,
                     game_id,
-                };
-                b.put_request(&job.request_id, &record)?;
-            }
+                },
+            )?;
             b.put_game(
                 game_id,
                 &GameRecord {
@@ -478,6 +505,24 @@ impl Shared {
     }
 }
 
+/// Sets the watch of `job`'s request to `watch` if it is still `Queued` for `job`'s answer.
+fn settle_watch(batch: &mut Batch<'_>, job: &Job, watch: Watch) -> Result<()> {
+    let Some(mut record) = batch.request::<RequestRecord>(&job.request_id)? else {
+        return Ok(());
+    };
+    match record.watch {
+        Watch::Queued { answer_index, .. } if answer_index == job.answer_index => {
+            record.watch = watch;
+            batch.put_request(&job.request_id, &record)
+        }
+        _ => {
+            tracing::info!(request = %job.request_id, answer = job.answer_index,
+                "a newer answer arrived while this one was verified: keeping it queued");
+            Ok(())
+        }
+    }
+}
+
 /// Aborts its task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -487,9 +532,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Verifies queued answers one at a time (the CPU is the bottleneck).
-async fn verifier(shared: Shared, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(job) = jobs.recv().await {
+/// Verifies queued answers, one at a time per worker (the CPU is the bottleneck).
+async fn verifier(shared: Shared, jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let Some(job) = jobs.lock().await.recv().await else {
+            break;
+        };
         if let Err(error) = shared.verify(&job).await {
             tracing::warn!(request = %job.request_id, "verification failed, will retry: {error:#}");
         }
@@ -536,6 +584,7 @@ fn apply_event(
                     e.claim.stepCount,
                     e.claim.finalMemoryRoot,
                 ),
+                submitted_block: log.block_number.unwrap_or_default(),
             };
             batch.put_request(&e.requestId, &record)?;
         }
@@ -559,5 +608,76 @@ fn apply_event(
 impl daemon::Round for Challenger {
     async fn round(&mut self) -> Result<()> {
         self.tick().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(answer_index: u32) -> Watch {
+        Watch::Queued {
+            answer_index,
+            claim: (B256::repeat_byte(answer_index as u8), 3, B256::ZERO),
+            submitted_block: 10 + u64::from(answer_index),
+        }
+    }
+
+    fn job(request_id: B256, answer_index: u32) -> Job {
+        Job {
+            request_id,
+            answer_index,
+            claim: Claim {
+                trace_root: [0; 32],
+                step_count: 3,
+                final_memory_root: [0; 32],
+            },
+        }
+    }
+
+    /// Answer 0 is verified while it is rejected and answer 1 arrives: the late result for 0
+    /// must not overwrite the queued 1 (which would then never be checked); the result for 1
+    /// is recorded.
+    #[test]
+    fn a_late_result_never_hides_a_newer_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let id = B256::repeat_byte(7);
+        let record = |watch| RequestRecord {
+            model_id: B256::ZERO,
+            input: vec![1, 2, 3],
+            watch,
+        };
+        store
+            .write(|b| b.put_request(&id, &record(queued(1))))
+            .unwrap();
+        let missed = Watch::Missed { answer_index: 0 };
+        store
+            .write(|b| settle_watch(b, &job(id, 0), missed))
+            .unwrap();
+        let now: RequestRecord = store.request(&id).unwrap().unwrap();
+        assert_eq!(now.watch, queued(1), "the newer answer stays queued");
+
+        let agreed = Watch::Agreed { answer_index: 1 };
+        store
+            .write(|b| settle_watch(b, &job(id, 1), agreed.clone()))
+            .unwrap();
+        let now: RequestRecord = store.request(&id).unwrap().unwrap();
+        assert_eq!(now.watch, agreed);
+    }
+
+    /// Records written before `submitted_block` existed still load (as block 0: first in line).
+    #[test]
+    fn queued_watches_of_older_databases_still_load() {
+        let old = r#"{"Queued":{"answer_index":2,"claim":["0x0000000000000000000000000000000000000000000000000000000000000001",5,"0x0000000000000000000000000000000000000000000000000000000000000002"]}}"#;
+        let watch: Watch = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            watch,
+            Watch::Queued {
+                answer_index: 2,
+                submitted_block: 0,
+                ..
+            }
+        ));
     }
 }

@@ -23,14 +23,35 @@ pub struct ProtocolParams {
 }
 
 impl Default for ProtocolParams {
-    /// Values for a local chain: 1 ETH / 0.5 ETH bonds, one hour windows and clocks.
+    /// [`ProtocolParams::devnet`].
     fn default() -> Self {
+        Self::devnet()
+    }
+}
+
+impl ProtocolParams {
+    /// Values for a local chain: 1 ETH / 0.5 ETH bonds, one hour windows and clocks.
+    pub fn devnet() -> Self {
         Self {
             executor_bond: U256::from(10u64).pow(U256::from(18)),
             challenger_bond: U256::from(5u64) * U256::from(10u64).pow(U256::from(17)),
             challenge_window: 3600,
             request_timeout: 86_400,
             clock_budget: 3600,
+        }
+    }
+
+    /// Values for a real network (docs/architecture.md, "Bond and clock sizing"): the devnet's
+    /// bonds, which exceed a winner's gas for a full dispute at 100 gwei, with a seven-day
+    /// window and a three-day clock per party per game, margins against congestion and
+    /// censorship.
+    pub fn real_network() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            challenge_window: 7 * DAY,
+            request_timeout: 7 * DAY,
+            clock_budget: 3 * DAY,
+            ..Self::devnet()
         }
     }
 }

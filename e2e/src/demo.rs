@@ -87,6 +87,8 @@ fn executor_config(
         cheat,
         bad_dissection: false,
         go_silent: false,
+        min_fee_wei: 0,
+        game_gas_reserve: 4_000_000,
     })
 }
 
@@ -143,6 +145,7 @@ pub async fn run(options: DemoOptions) -> Result<crate::story::DisputeStory> {
             device: DeviceKind::Cpu,
             confirm_with_wasm: true,
             queue: 8,
+            verifiers: 1,
             lie_tamper_step: None,
         })
         .await?;

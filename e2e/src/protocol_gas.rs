@@ -19,7 +19,7 @@ use veritrace_prover::chain::retry::RetryPolicy;
 use veritrace_prover::chain::{Chain, driver};
 use veritrace_prover::metrics::Metrics;
 use veritrace_prover::{
-    Hash,
+    Hash, answer,
     commitments::{region_root, root_from_region, zero_root},
     game::{Move, Phase, SourceError, TraceSource, challenger_move, executor_move},
     trace::LayerTrace,
@@ -297,8 +297,9 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
         forged_instruction: 0,
         instructions: scenario.instructions,
     };
-    let receipt = submit(
+    let (committed, receipt) = submit(
         &oracle_exec,
+        chain.account(1),
         requested.requestId,
         &liar.trace,
         final_memory,
@@ -308,6 +309,11 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
         params.executor_bond,
     )
     .await?;
+    report.rows.push(GasRow {
+        party: "executor",
+        action: "commitAnswer (the answer's hash, bound to the executor)".into(),
+        gas: committed.gas_used,
+    });
     report.rows.push(GasRow {
         party: "executor",
         action: format!("submit ({} output bytes)", output.len()),
@@ -355,6 +361,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     let trace = LayerTrace::new(leaves_for(requested.seed, &body, None)?)?;
     submit(
         &oracle_exec,
+        chain.account(1),
         requested.requestId,
         &trace,
         final_memory,
@@ -389,9 +396,11 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     Ok(report)
 }
 
+/// Commits to the answer and reveals it; returns both receipts.
 #[allow(clippy::too_many_arguments)]
 async fn submit(
     oracle: &InferenceOracle::InferenceOracleInstance<&DynProvider>,
+    executor: Address,
     request_id: B256,
     trace: &LayerTrace,
     final_memory: Hash,
@@ -399,28 +408,23 @@ async fn submit(
     in_siblings: &[Hash],
     out_siblings: &[Hash],
     bond: U256,
-) -> Result<TransactionReceipt> {
-    let n = trace.step_count();
-    let to_b256 = |v: Vec<Hash>| v.into_iter().map(B256::from).collect::<Vec<_>>();
-    let claim = InferenceOracle::AnswerClaim {
-        traceRoot: B256::from(trace.root()),
-        stepCount: n,
-        finalMemoryRoot: B256::from(final_memory),
-    };
-    let proofs = InferenceOracle::SubmissionProofs {
-        inputRegionSiblings: to_b256(in_siblings.to_vec()),
-        firstLeafSiblings: to_b256(trace.path(0)?),
-        lastLeafSiblings: to_b256(trace.path(n)?),
-        outputRegionSiblings: to_b256(out_siblings.to_vec()),
-    };
-    mined(
+) -> Result<(TransactionReceipt, TransactionReceipt)> {
+    let (claim, proofs) = answer::claim_and_proofs(trace, final_memory, in_siblings, out_siblings)?;
+    let commitment = answer::answer_commitment(executor, request_id, &claim, output);
+    let committed = mined(
+        oracle.commitAnswer(request_id, commitment).send(),
+        "commitAnswer",
+    )
+    .await?;
+    let submitted = mined(
         oracle
             .submit(request_id, claim, Bytes::from(output.to_vec()), proofs)
             .value(bond)
             .send(),
         "submit",
     )
-    .await
+    .await?;
+    Ok((committed, submitted))
 }
 
 async fn play(

@@ -209,7 +209,7 @@ pub async fn follow_dispute(
     let game_contract = DisputeGame::new(world.deployment.game, world.chain.provider());
     let g = wait_for("the end of the game", limit, || async {
         let g = game_contract.getGame(U256::from(game)).call().await?;
-        Ok((g.phase >= 7).then_some(g))
+        Ok(matches!(g.phase, 7 | 8).then_some(g)) // resolved or cancelled
     })
     .await?;
     let slashed = Instant::now();

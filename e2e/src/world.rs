@@ -199,11 +199,16 @@ impl World {
         })
     }
 
-    /// The consumer asks `message` as a chat (greedy, at most `max_tokens`); returns the request id.
-    pub async fn ask(&self, message: &str, max_tokens: u32, user_seed: u8) -> Result<B256> {
+    /// The request body that asks `message` as a chat (greedy, at most `max_tokens`).
+    pub fn chat_body(message: &str, max_tokens: u32) -> Result<Vec<u8>> {
         let (_, _, tokenizer) = smollm2()?;
         let prompt = tokenizer.encode(&chatml(message))?;
-        let body = Request::greedy(prompt, max_tokens).encode();
+        Ok(Request::greedy(prompt, max_tokens).encode())
+    }
+
+    /// The consumer asks `message` as a chat (greedy, at most `max_tokens`); returns the request id.
+    pub async fn ask(&self, message: &str, max_tokens: u32, user_seed: u8) -> Result<B256> {
+        let body = Self::chat_body(message, max_tokens)?;
         let store = AnswerStore::new(self.consumer, self.chain.signer_provider(3));
         let fee = U256::from(10u64).pow(U256::from(16));
         let receipt = mined(

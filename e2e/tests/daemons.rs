@@ -33,6 +33,8 @@ fn executor_config(world: &World, name: &str, cheat: Option<Cheat>) -> ExecutorC
         cheat,
         bad_dissection: false,
         go_silent: false,
+        min_fee_wei: 0,
+        game_gas_reserve: 4_000_000,
     }
 }
 
@@ -43,6 +45,7 @@ fn challenger_config(world: &World, account: usize, name: &str) -> ChallengerCon
         device: DeviceKind::Cpu,
         confirm_with_wasm: true,
         queue: 4,
+        verifiers: 1,
         lie_tamper_step: None,
     }
 }
@@ -217,6 +220,14 @@ async fn every_cheating_executor_is_caught_and_slashed() {
             },
             true,
         ),
+        (
+            "merged steps (the audit's PoC 1 on the real model)",
+            Cheat::MergeSteps {
+                step: DECODE_LAYER_STEP,
+            },
+            false,
+        ),
+        ("an extra done leaf after the end", Cheat::ExtraStep, false),
     ];
     let bond = world.params.executor_bond;
     let mut expected_credit = U256::ZERO;
@@ -241,13 +252,13 @@ async fn every_cheating_executor_is_caught_and_slashed() {
         cheater.stop().await;
     }
     // The daemon books a game's end on its next round after the chain settles it.
-    wait_for("the challenger to book four wins", LIMIT, || async {
-        Ok((challenger.metrics.disputes_won.get() == 4).then_some(()))
+    wait_for("the challenger to book six wins", LIMIT, || async {
+        Ok((challenger.metrics.disputes_won.get() == 6).then_some(()))
     })
     .await
     .unwrap();
     assert_eq!(challenger.metrics.disputes_lost.get(), 0);
-    assert_eq!(challenger.metrics.mismatches.get(), 4);
+    assert_eq!(challenger.metrics.mismatches.get(), 6);
     challenger.stop().await;
 }
 
@@ -467,4 +478,227 @@ async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed
     );
     assert!(game_of(&world, late).await.unwrap().is_none());
     stop_all(vec![executor, challenger]).await;
+}
+
+/// What one sybil does in its game: it disputes `target` and goes silent at `silent_at`.
+#[derive(Debug, Clone, Copy)]
+struct Sybil {
+    target: u64,
+    /// Pick level-1 children toward `target` this many times, then stay silent (at the next
+    /// level-1 pick, or at the first level-2 pick once the executor has opened the step).
+    picks: u32,
+}
+
+/// The child of the node at (`index`, `height`) that holds leaf `target`, `levels` below.
+fn child_toward(target: u64, index: u64, height: u8, levels: u8) -> usize {
+    let child_height = height - levels;
+    ((target >> child_height) - (index << levels)) as usize
+}
+
+/// Fifty lying challengers (sybils of one attacker, each with its own funded key) against one
+/// honest answer, each disputing a different leaf, while a flood of 1-wei requests arrives. The
+/// games are played one at a time: the executor daemon plays each in turn with its whole clock,
+/// wins all fifty and every bond, never answers the flood (below its minimum fee), and the
+/// answer finalizes. Its work grows linearly: a few reveals per game, one step replay for each
+/// sybil that goes as far as level 2.
+#[tokio::test(flavor = "multi_thread")]
+async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_executor_lose() {
+    use alloy::network::EthereumWallet;
+    use alloy::providers::{Provider, ProviderBuilder};
+    use alloy::signers::local::PrivateKeySigner;
+    use veritrace_contracts::DisputeGame;
+
+    const SYBILS: usize = 50;
+    let _serial = SERIAL.lock().await;
+    veritrace_e2e::world::init_logs();
+    let world = World::start(ProtocolParams::default()).await.unwrap();
+    let mut config = executor_config(&world, "executor", None);
+    config.min_fee_wei = 1_000_000_000_000_000; // 0.001 ETH; the consumer pays 0.01
+    let executor = world.executor(config).await.unwrap();
+    let request = world.ask(QUESTION, TOKENS, 21).await.unwrap();
+    wait_for("the answer", LIMIT, || async {
+        let r = world.oracle().requests(request).call().await?;
+        Ok((r.answerCount == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    let steps = world
+        .oracle()
+        .getAnswer(request, 0)
+        .call()
+        .await
+        .unwrap()
+        .stepCount;
+
+    // The sybils: fresh keys funded by account 0; sybil k disputes leaf 1 + 37k mod N, and one
+    // in five goes on to level 2 (forcing the executor to replay that step).
+    let bond = world.params.challenger_bond;
+    let mut games = Vec::new();
+    for k in 0..SYBILS {
+        let signer = PrivateKeySigner::random();
+        let funding = alloy::rpc::types::TransactionRequest::default()
+            .to(signer.address())
+            .value(bond + U256::from(10u64).pow(U256::from(17)));
+        world
+            .chain
+            .provider()
+            .send_transaction(funding)
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(world.chain.endpoint().parse().unwrap())
+            .erased();
+        let oracle = InferenceOracle::new(world.deployment.oracle, provider.clone());
+        let receipt = oracle
+            .challenge(request, 0)
+            .value(bond)
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        let id = veritrace_prover::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)
+            .unwrap()
+            .gameId;
+        let sybil = Sybil {
+            target: 1 + (37 * k as u64) % steps,
+            picks: if k % 5 == 0 { u32::MAX } else { 1 },
+        };
+        games.push((id, sybil, DisputeGame::new(world.deployment.game, provider)));
+    }
+
+    // The flood: cheap requests from another account while the games go on.
+    let flooder = InferenceOracle::new(world.deployment.oracle, world.chain.signer_provider(4));
+    let mut flood = Vec::new();
+    for i in 0..30u8 {
+        let receipt = flooder
+            .request(
+                world.model_id,
+                alloy::primitives::Bytes::from(World::chat_body(QUESTION, TOKENS).unwrap()),
+                B256::repeat_byte(i),
+                0,
+            )
+            .value(U256::from(1))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        flood.push(
+            veritrace_prover::chain::event::<InferenceOracle::InferenceRequested>(&receipt)
+                .unwrap()
+                .requestId,
+        );
+    }
+
+    let started = std::time::Instant::now();
+    let mut level2_games = 0;
+    for (n, (id, sybil, game)) in games.iter().enumerate() {
+        let mut picks = 0;
+        loop {
+            let g = game.getGame(*id).call().await.unwrap();
+            if g.phase == 7 {
+                assert!(g.executorWon, "game {id}: the honest executor must win");
+                break;
+            }
+            assert_ne!(
+                g.phase, 9,
+                "game {id} must have started: the one before it ended"
+            );
+            // Later games wait without a clock.
+            if let Some((later, _, _)) = games.get(n + 1) {
+                assert_eq!(game.getGame(*later).call().await.unwrap().phase, 9);
+            }
+            let challenger_to_move = matches!(g.phase, 2 | 5);
+            if challenger_to_move {
+                if g.phase == 2 && picks < sybil.picks {
+                    let nodes = world_last_reveal(&world, *id).await;
+                    let levels = g.nodeHeight.min(5);
+                    let pick = child_toward(sybil.target, g.nodeIndex, g.nodeHeight, levels);
+                    game.pickTrace(*id, nodes, U256::from(pick))
+                        .send()
+                        .await
+                        .unwrap()
+                        .get_receipt()
+                        .await
+                        .unwrap();
+                    picks += 1;
+                    continue;
+                }
+                if g.phase == 5 {
+                    level2_games += 1;
+                    assert_eq!(g.nodeIndex, sybil.target, "the sybil disputed its own leaf");
+                }
+                // Silent: its clock runs out and the executor daemon claims the game.
+                world.advance(world.params.clock_budget + 1).await.unwrap();
+                wait_for("the executor to claim the timeout", LIMIT, || async {
+                    let g = game.getGame(*id).call().await?;
+                    Ok((g.phase == 7).then_some(()))
+                })
+                .await
+                .unwrap();
+                continue;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let moves = executor.metrics.moves.get();
+    eprintln!(
+        "{SYBILS} sybil games in {secs:.0} s: the executor made {moves} moves \
+         ({:.1} per game, {level2_games} games reached level 2 and cost a step replay each)",
+        moves as f64 / SYBILS as f64
+    );
+    assert_eq!(level2_games, SYBILS / 5);
+
+    // Every game won, the answer final and delivered, the flood untouched.
+    world
+        .advance(world.params.challenge_window + 1)
+        .await
+        .unwrap();
+    wait_for("finality", LIMIT, || async {
+        world.delivered(request).await
+    })
+    .await
+    .unwrap();
+    let fee = U256::from(10u64).pow(U256::from(16));
+    assert_eq!(
+        credit(&world, executor.address).await,
+        fee + world.params.executor_bond
+            + U256::from(SYBILS) * bond_won(&world.params, world.params.challenger_bond),
+        "fee, bond and every sybil's bond less the burn"
+    );
+    for id in flood {
+        assert_eq!(
+            world.status(id).await.unwrap(),
+            1,
+            "a 1-wei request stays unanswered"
+        );
+    }
+    executor.stop().await;
+}
+
+/// The children the executor revealed last in game `id`.
+async fn world_last_reveal(world: &World, id: U256) -> Vec<B256> {
+    use alloy::providers::Provider;
+    use alloy::sol_types::SolEvent;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(world.deployment.game)
+        .event_signature(veritrace_contracts::DisputeGame::TraceRevealed::SIGNATURE_HASH)
+        .topic1(B256::from(id))
+        .from_block(0);
+    let logs = world.chain.provider().get_logs(&filter).await.unwrap();
+    logs.last()
+        .unwrap()
+        .log_decode::<veritrace_contracts::DisputeGame::TraceRevealed>()
+        .unwrap()
+        .inner
+        .data
+        .nodes
 }

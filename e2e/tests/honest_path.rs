@@ -11,6 +11,7 @@ use veritrace_contracts::{
 use veritrace_e2e::model::registered_model;
 use veritrace_e2e::tx::{advance_time, event, mined};
 use veritrace_e2e::{LocalChain, paths};
+use veritrace_prover::answer;
 use veritrace_vm::native::FastNative;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Engine, Request};
@@ -64,24 +65,36 @@ async fn a_chat_request_is_answered_finalized_and_delivered() {
         submission.run.text
     );
     let n = submission.trace.step_count();
-    let to_b256 = |v: Vec<[u8; 32]>| v.into_iter().map(B256::from).collect::<Vec<_>>();
     let executor = InferenceOracle::new(deployment.oracle, chain.signer_provider(1));
+    let (claim, proofs) = answer::claim_and_proofs(
+        &submission.trace,
+        submission.final_memory_root,
+        &submission.input_siblings,
+        &submission.output_siblings,
+    )
+    .unwrap();
+    // The answer is committed first (bound to the executor), then revealed in a later block.
+    let commitment = answer::answer_commitment(
+        chain.account(1),
+        requested.requestId,
+        &claim,
+        &submission.output,
+    );
+    mined(
+        executor
+            .commitAnswer(requested.requestId, commitment)
+            .send(),
+        "commitAnswer",
+    )
+    .await
+    .unwrap();
     let receipt = mined(
         executor
             .submit(
                 requested.requestId,
-                InferenceOracle::AnswerClaim {
-                    traceRoot: B256::from(submission.trace.root()),
-                    stepCount: n,
-                    finalMemoryRoot: B256::from(submission.final_memory_root),
-                },
+                claim,
                 Bytes::from(submission.output.clone()),
-                InferenceOracle::SubmissionProofs {
-                    inputRegionSiblings: to_b256(submission.input_siblings.clone()),
-                    firstLeafSiblings: to_b256(submission.trace.path(0).unwrap()),
-                    lastLeafSiblings: to_b256(submission.trace.path(n).unwrap()),
-                    outputRegionSiblings: to_b256(submission.output_siblings.clone()),
-                },
+                proofs,
             )
             .value(params.executor_bond)
             .send(),

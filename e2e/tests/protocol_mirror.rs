@@ -64,3 +64,47 @@ async fn rust_mirror_matches_the_contracts() {
         );
     }
 }
+
+/// The answer commitment the executor daemon computes equals the oracle's `answerCommitment`.
+#[tokio::test]
+async fn answer_commitments_match_the_oracle() {
+    use alloy::primitives::{B256, Bytes};
+    use veritrace_prover::answer::answer_commitment;
+    let chain = LocalChain::start().expect("anvil starts");
+    let oracle = InferenceOracle::deploy(
+        chain.provider(),
+        Address::repeat_byte(3),
+        Address::repeat_byte(4),
+        U256::from(1),
+        U256::from(1),
+        3600,
+        3600,
+    )
+    .await
+    .unwrap();
+    for i in 0u8..6 {
+        let executor = Address::repeat_byte(0x10 + i);
+        let request = B256::repeat_byte(0x20 + i);
+        let claim = InferenceOracle::AnswerClaim {
+            traceRoot: B256::repeat_byte(0x30 + i),
+            stepCount: 97 + u64::from(i) * 1000,
+            finalMemoryRoot: B256::repeat_byte(0x40 + i),
+        };
+        let output: Vec<u8> = (0..i * 40).collect();
+        let on_chain = oracle
+            .answerCommitment(
+                executor,
+                request,
+                claim.clone(),
+                Bytes::from(output.clone()),
+            )
+            .call()
+            .await
+            .unwrap();
+        assert_eq!(
+            on_chain,
+            answer_commitment(executor, request, &claim, &output),
+            "case {i}"
+        );
+    }
+}

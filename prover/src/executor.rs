@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::{B256, Bytes, U256};
+use alloy::providers::Provider;
 use alloy::rpc::types::Log;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -16,11 +17,13 @@ use veritrace_contracts::InferenceOracle;
 use veritrace_vm::Engine;
 use veritrace_vm::native::FastNative;
 
+use crate::answer;
 use crate::chain::Chain;
 use crate::chain::driver::{self, Progress, Role};
 use crate::daemon::{
     self, CommonConfig, GameOutcome, GameRecord, Models, Shutdown, decode, input_region,
 };
+use crate::forgery::{ExtraStep, MergedStep};
 use crate::game::TraceSource;
 use crate::real_source::{Lie, RunSource};
 use crate::store::{Batch, Store};
@@ -45,16 +48,25 @@ pub enum Cheat {
     OtherSeed,
     /// Honest trace, made-up level-2 hashes.
     BadDissection,
+    /// Commit the memory after steps `step` and `step + 1` as one leaf ([`MergedStep`]).
+    MergeSteps {
+        /// The first of the two merged steps.
+        step: u64,
+    },
+    /// Commit one more "done" leaf after the honest end ([`ExtraStep`]).
+    ExtraStep,
 }
 
 impl Cheat {
-    fn lie(&self) -> Lie {
-        match self {
+    /// The memory edit the run tells, for the cheats that edit memory.
+    fn lie(&self) -> Option<Lie> {
+        Some(match self {
             Cheat::TamperHidden { step } => Lie::TamperHidden { step: *step },
             Cheat::WrongText { text } => Lie::WrongText { text: text.clone() },
             Cheat::OtherSeed => Lie::OtherSeed { seed: [0x5e; 32] },
             Cheat::BadDissection => Lie::BadDissection,
-        }
+            Cheat::MergeSteps { .. } | Cheat::ExtraStep => return None,
+        })
     }
 }
 
@@ -77,10 +89,25 @@ pub struct ExecutorConfig {
     /// Never move in a dispute (tests and demos only: the clock must punish it).
     #[serde(default)]
     pub go_silent: bool,
+    /// Requests paying a smaller fee (wei) are left to others: a flood of 1-wei requests costs
+    /// this executor nothing.
+    #[serde(default)]
+    pub min_fee_wei: u128,
+    /// Gas kept in the wallet for every open game and for the answer about to be given, priced
+    /// at the current gas price: a request is answered only while the balance covers the bond
+    /// plus this reserve for each game the executor may have to play, so that new answers
+    /// never leave it without the gas to defend the old ones.
+    #[serde(default = "default_game_gas_reserve")]
+    pub game_gas_reserve: u64,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A full defence (about a dozen moves of up to 0.3 M gas, docs/architecture.md) with margin.
+fn default_game_gas_reserve() -> u64 {
+    4_000_000
 }
 
 /// Where one request stands for this executor.
@@ -97,6 +124,8 @@ pub enum RequestState {
     },
     /// Another executor answered first.
     AnsweredByOther,
+    /// Its fee is below our `min_fee_wei`: left to others.
+    FeeTooLow,
     /// Our answer lost a dispute.
     Rejected,
     /// Final (by us or by anyone).
@@ -123,7 +152,7 @@ pub struct Executor {
     models: Models,
     config: ExecutorConfig,
     sources: HashMap<B256, Arc<dyn TraceSource + Send + Sync>>,
-    bond: alloy::primitives::U256,
+    bond: U256,
 }
 
 impl std::fmt::Debug for Executor {
@@ -176,11 +205,12 @@ impl Executor {
         let me = self.chain.me;
         let models = &self.models;
         let metrics = self.chain.metrics.clone();
+        let min_fee = self.config.min_fee_wei;
         daemon::sync_events(
             &self.chain,
             &self.store,
             self.config.common.start_block,
-            |batch, log| apply_event(batch, log, me, models, &metrics),
+            |batch, log| apply_event(batch, log, me, models, min_fee, &metrics),
         )
         .await?;
         let open = self
@@ -191,7 +221,7 @@ impl Executor {
             .count();
         self.chain.metrics.disputes_open.set(open as i64);
         self.play_games().await?;
-        if let Err(error) = self.answer_pending().await {
+        if let Err(error) = self.answer_pending(open).await {
             tracing::error!("answering a request failed (retrying next round): {error:#}");
         }
         if self.config.finalize {
@@ -200,14 +230,18 @@ impl Executor {
         Ok(())
     }
 
-    /// Answers the first pending request, if any.
-    async fn answer_pending(&mut self) -> Result<()> {
+    /// Answers the first pending request, if any, unless the wallet could then no longer pay
+    /// the gas of `open_games` + 1 defences.
+    async fn answer_pending(&mut self, open_games: usize) -> Result<()> {
         let pending = self
             .store
             .requests::<RequestRecord>()?
             .into_iter()
             .find(|(_, record)| record.state == RequestState::Pending);
         if let Some((id, record)) = pending {
+            if !self.can_afford_another_answer(open_games).await? {
+                return Ok(());
+            }
             let started = Instant::now();
             let (submission, source) = self.run_request(id, &record).await?;
             self.chain
@@ -245,6 +279,34 @@ impl Executor {
         Ok(())
     }
 
+    /// Whether the balance covers one more bond plus the gas reserve of `open_games` + 1 games.
+    async fn can_afford_another_answer(&self, open_games: usize) -> Result<bool> {
+        let provider = &self.chain.provider;
+        let me = self.chain.me;
+        let balance = self
+            .chain
+            .read("reading our balance", || async {
+                Ok(provider.get_balance(me).await?)
+            })
+            .await?;
+        let gas_price = self
+            .chain
+            .read("reading the gas price", || async {
+                Ok(provider.get_gas_price().await?)
+            })
+            .await?;
+        let reserve = U256::from(open_games as u64 + 1)
+            * U256::from(self.config.game_gas_reserve)
+            * U256::from(gas_price);
+        let needed = self.bond + reserve;
+        if balance < needed {
+            tracing::warn!(%balance, %needed, open_games,
+                "BALANCE RESERVE: not answering new requests until the wallet covers a bond plus the gas of every game it may have to play");
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     async fn request_status(&self, id: B256) -> Result<u8> {
         let r = self
             .chain
@@ -267,8 +329,8 @@ impl Executor {
             .with_context(|| format!("request {id} is for a model we do not serve"))?
             .clone();
         let input = record.input.clone();
-        let lie = self.config.cheat.as_ref().map(Cheat::lie);
-        let (submission, source) = tokio::task::spawn_blocking(move || {
+        let lie = self.config.cheat.as_ref().and_then(Cheat::lie);
+        let (mut submission, source) = tokio::task::spawn_blocking(move || {
             let engine = Engine::with_backend(FastNative::new(served.image.initial_memory()));
             RunSource::execute(served, engine, &input, lie)
         })
@@ -276,24 +338,31 @@ impl Executor {
         if self.config.bad_dissection {
             return Ok((submission, Arc::new(InconsistentDissection(source))));
         }
-        Ok((submission, Arc::new(source)))
+        let source: Arc<dyn TraceSource + Send + Sync> = match self.config.cheat {
+            Some(Cheat::MergeSteps { step }) => {
+                Arc::new(MergedStep::forge(source, &mut submission, step)?)
+            }
+            Some(Cheat::ExtraStep) => Arc::new(ExtraStep::forge(source, &mut submission)?),
+            _ => Arc::new(source),
+        };
+        Ok((submission, source))
     }
 
+    /// Commits to the answer, then reveals it with the bond (in a later block: the commit's
+    /// receipt comes first); returns the gas of both.
     async fn submit(&self, id: B256, s: &Submission) -> Result<u64> {
-        let n = s.trace.step_count();
-        let b256s = |v: &[crate::Hash]| v.iter().copied().map(B256::from).collect::<Vec<_>>();
-        let claim = InferenceOracle::AnswerClaim {
-            traceRoot: B256::from(s.trace.root()),
-            stepCount: n,
-            finalMemoryRoot: B256::from(s.final_memory_root),
-        };
-        let proofs = InferenceOracle::SubmissionProofs {
-            inputRegionSiblings: b256s(&s.input_siblings),
-            firstLeafSiblings: b256s(&s.trace.path(0)?),
-            lastLeafSiblings: b256s(&s.trace.path(n)?),
-            outputRegionSiblings: b256s(&s.output_siblings),
-        };
+        let (claim, proofs) = answer::claim_and_proofs(
+            &s.trace,
+            s.final_memory_root,
+            &s.input_siblings,
+            &s.output_siblings,
+        )?;
+        let commitment = answer::answer_commitment(self.chain.me, id, &claim, &s.output);
         let oracle = self.chain.oracle();
+        let committed = self
+            .chain
+            .send("commitAnswer", oracle.commitAnswer(id, commitment).send())
+            .await?;
         let receipt = self
             .chain
             .send(
@@ -304,7 +373,7 @@ impl Executor {
                     .send(),
             )
             .await?;
-        Ok(receipt.gas_used)
+        Ok(committed.gas_used + receipt.gas_used)
     }
 
     async fn play_games(&mut self) -> Result<()> {
@@ -424,6 +493,7 @@ fn apply_event(
     log: &Log,
     me: alloy::primitives::Address,
     models: &Models,
+    min_fee: u128,
     metrics: &crate::metrics::Metrics,
 ) -> Result<()> {
     use InferenceOracle as O;
@@ -441,13 +511,19 @@ fn apply_event(
             return Ok(());
         }
         metrics.seen.inc();
+        let state = if e.fee < U256::from(min_fee) {
+            tracing::info!(request = %e.requestId, fee = %e.fee, min_fee, "fee below our minimum: left to others");
+            RequestState::FeeTooLow
+        } else {
+            RequestState::Pending
+        };
         match input_region(&e.seed, &e.body) {
             Ok(input) => batch.put_request(
                 &e.requestId,
                 &RequestRecord {
                     model_id: e.modelId,
                     input,
-                    state: RequestState::Pending,
+                    state,
                 },
             )?,
             Err(error) => {

@@ -58,6 +58,8 @@ pub enum Phase {
     DissectPick,
     /// Anyone proves the single disputed instruction.
     OneStepProof,
+    /// Waiting behind the other games over the same answer: no clock runs, nobody moves.
+    Queued,
     /// The game is over (resolved or cancelled).
     Over,
 }
@@ -73,6 +75,7 @@ impl Phase {
             5 => Self::DissectPick,
             6 => Self::OneStepProof,
             7 | 8 => Self::Over,
+            9 => Self::Queued,
             _ => return None,
         })
     }

@@ -1,11 +1,13 @@
 //! The executor of veritrace: runs requested inferences, commits to their layer traces and
 //! answers disputes. Built on [`veritrace_vm`].
 
+pub mod answer;
 pub mod chain;
 pub mod commitments;
 pub mod daemon;
 pub mod dissection;
 pub mod executor;
+pub mod forgery;
 pub mod game;
 pub mod metrics;
 pub mod model_machine;

@@ -28,9 +28,9 @@ pub struct ServedModel {
 pub struct Submission {
     /// The run's answer.
     pub run: RunOutput,
-    /// The layer trace `h_0..h_N`.
+    /// The layer trace over the step-boundary memory roots `m_0..m_N`.
     pub trace: LayerTrace,
-    /// The memory root of the final state (`h_N` is its boundary hash).
+    /// The memory root of the final state (`m_N`, the trace's last leaf).
     pub final_memory_root: Hash,
     /// The used prefix of the output region (`header ‖ text`).
     pub output: Vec<u8>,

@@ -179,8 +179,16 @@ fn honest_pick(challenger: &Leaves) -> impl FnMut(&GameView, &[Hash]) -> usize +
     }
 }
 
+/// Cases per property: 3000 in `make test`; `make fuzz-game` sets `PROPTEST_CASES=100000`.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn every_lie_is_disputed_at_a_step_from_an_agreed_leaf(

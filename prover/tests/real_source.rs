@@ -373,7 +373,9 @@ impl Referee {
                         first_level2_secs,
                     };
                 }
-                Phase::Over => unreachable!(),
+                Phase::Over | Phase::Queued => {
+                    unreachable!("this referee starts its games at once")
+                }
             }
         }
     }

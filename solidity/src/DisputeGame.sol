@@ -35,6 +35,9 @@ interface IGameResultSink {
 ///      when `step()` runs on a finished machine, so no step after the last one can be defended
 ///      and N is unique. Each party has a chess clock; the party to move whose time runs out
 ///      loses (anyone may call `timeout`).
+///      Games are created `Queued` and started by the oracle, which runs the games over one
+///      answer one at a time, in challenge order: an executor's clock runs in one game at a
+///      time, so no number of challengers can make it spend more than one game's work per clock.
 contract DisputeGame is IDisputeGame {
     /// @notice What the game waits for.
     enum Phase {
@@ -46,7 +49,8 @@ contract DisputeGame is IDisputeGame {
         DissectPick, // challenger: pick a sub-interval
         OneStepProof, // challenger (or anyone): prove the single disputed instruction
         Resolved,
-        Cancelled
+        Cancelled,
+        Queued // created, waiting for the games before it over the same answer; no clock runs
     }
 
     /// @notice One game's state.
@@ -101,8 +105,10 @@ contract DisputeGame is IDisputeGame {
     /// @notice Number of games created.
     uint256 public gameCount;
 
-    /// @notice A game started.
+    /// @notice A game was created; it waits (`Queued`) until the oracle starts it.
     event GameCreated(uint256 indexed gameId, address indexed executor, address indexed challenger);
+    /// @notice The game's clocks started: the executor is to reveal the trace root's children.
+    event GameStarted(uint256 indexed gameId);
     /// @notice The executor revealed `nodes`, the children of the node at (`nodeIndex`, `nodeHeight`).
     event TraceRevealed(
         uint256 indexed gameId, uint64 nodeIndex, uint8 nodeHeight, bytes32[] nodes
@@ -177,10 +183,9 @@ contract DisputeGame is IDisputeGame {
         Game storage g = games[gameId];
         g.executor = executor;
         g.challenger = challenger;
-        g.phase = Phase.TraceReveal;
+        g.phase = Phase.Queued;
         g.executorClock = clockBudget;
         g.challengerClock = clockBudget;
-        g.turnStartedAt = uint64(block.timestamp);
         g.traceRoot = claim.traceRoot;
         g.stepCount = claim.stepCount;
         g.traceDepth = claim.traceDepth;
@@ -192,6 +197,16 @@ contract DisputeGame is IDisputeGame {
         g.nodeIndex = 0;
         g.nodeHeight = claim.traceDepth;
         emit GameCreated(gameId, executor, challenger);
+    }
+
+    /// @inheritdoc IDisputeGame
+    function startGame(uint256 gameId) external {
+        if (msg.sender != oracle) revert NotOracle(msg.sender);
+        Game storage g = _game(gameId);
+        if (g.phase != Phase.Queued) revert WrongPhase(Phase.Queued, g.phase);
+        g.phase = Phase.TraceReveal;
+        g.turnStartedAt = uint64(block.timestamp);
+        emit GameStarted(gameId);
     }
 
     /// @inheritdoc IDisputeGame
@@ -298,7 +313,10 @@ contract DisputeGame is IDisputeGame {
     function timeout(uint256 gameId) external {
         Game storage g = _game(gameId);
         Phase phase = g.phase;
-        if (phase == Phase.None || phase == Phase.Resolved || phase == Phase.Cancelled) {
+        if (
+            phase == Phase.None || phase == Phase.Resolved || phase == Phase.Cancelled
+                || phase == Phase.Queued
+        ) {
             revert WrongPhase(Phase.TraceReveal, phase);
         }
         bool executorToMove = _executorToMove(phase);
@@ -315,10 +333,12 @@ contract DisputeGame is IDisputeGame {
         return _game(gameId);
     }
 
-    /// @notice The party whose move the game waits for (zero when it is over).
+    /// @notice The party whose move the game waits for (zero when it is over or still queued).
     function partyToMove(uint256 gameId) external view returns (address) {
         Game storage g = _game(gameId);
-        if (g.phase == Phase.Resolved || g.phase == Phase.Cancelled) return address(0);
+        if (g.phase == Phase.Resolved || g.phase == Phase.Cancelled || g.phase == Phase.Queued) {
+            return address(0);
+        }
         return _executorToMove(g.phase) ? g.executor : g.challenger;
     }
 

@@ -25,10 +25,13 @@ struct DisputeClaim {
 
 /// @notice The dispute game the oracle delegates disputes to.
 interface IDisputeGame {
-    /// @notice Opens a game between `executor` and `challenger` over `claim`; returns its id.
+    /// @notice Creates a game between `executor` and `challenger` over `claim`, queued (no clock
+    ///         runs until `startGame`); returns its id.
     function createGame(address executor, address challenger, DisputeClaim calldata claim)
         external
         returns (uint256 gameId);
+    /// @notice Starts a queued game's clocks: the executor is to move.
+    function startGame(uint256 gameId) external;
     /// @notice Ends an open game without a winner (its result no longer matters).
     function cancelGame(uint256 gameId) external;
 }
@@ -40,17 +43,32 @@ interface IDisputeGame {
 ///      leaf N against the final memory (which must hold the finished output), and that every
 ///      leaf past N is zero (`NonZeroPadding`), so that an honest executor's trace is unique.
 ///
+///      Copycats: an answer is committed before it is revealed. `commitAnswer` records a hash
+///      of the answer bound to the sender (`answerCommitment`), and `submit` takes only an
+///      answer committed by the same address in an earlier block. Someone who copies a revealed
+///      answer from the mempool can commit it only in the block of the original reveal or later,
+///      too late to reveal first; and the earliest committer of a round keeps priority for
+///      `REVEAL_PRIORITY_BLOCKS` blocks (`RevealReserved`), so even a delayed reveal is not
+///      overtaken by a later commitment. Copying a commitment is useless: it binds its sender.
+///
 ///      Money flow: the requester pays a fee; the executor posts `executorBond` with an answer;
 ///      each challenger posts `challengerBond` with a challenge naming the answer it disputes.
+///      Games over one answer are played one at a time, in challenge order: the first starts at
+///      once, each later one is queued and starts when the one before it ends with the executor
+///      winning. So an honest executor's clock runs in one game at a time however many
+///      challenge it, and every challenger it beats pays its bond. A queue of the liar's own
+///      challengers ahead of an honest one can only delay the honest game (each by at most two
+///      clock budgets, at the burn of one challenger bond), never skip it: an answer with an
+///      open dispute, queued or playing, never finalizes.
 ///      - A challenger that loses forfeits its bond to the executor, minus `BURN_BPS` burned.
 ///      - An answer that loses a dispute is rejected; its executor's bond is forfeited: `BURN_BPS`
 ///        of it is burned, and the rest is split equally among all the disputes open against
 ///        the answer at that moment, the winning one included (the rounding remainder is burned
 ///        too). The winner is credited its share and its bond at once; every other dispute open
-///        at that moment gets its share and its bond when it closes, whether it is cancelled as
-///        moot (`cancelMootDispute`) or its game ends anyway, since the answer was wrong. A
-///        challenger's own second address thus cannot take the whole reward from an honest
-///        challenger, and an executor disputing itself pays the burn each time.
+///        at that moment is still queued (its game never starts) and gets its share and its bond
+///        when anyone cancels it as moot (`cancelMootDispute`). A challenger's own second
+///        address thus cannot take the whole reward from an honest challenger, and an executor
+///        disputing itself pays the burn each time.
 ///      - An executor address that lost an answer on a request can never answer it again
 ///        (`ExecutorLostRequest`), and the requester may cancel a request at once after one of
 ///        its answers was rejected (a request nobody answered: after `requestTimeout`).
@@ -97,6 +115,23 @@ contract InferenceOracle is ReentrancyGuard {
         /// Set on rejection: what each dispute open against the answer at that moment gets of
         /// the forfeited executor bond, besides its own bond back.
         uint256 rejectionShare;
+        /// The game whose clocks run (zero when none does); the others wait behind it.
+        uint256 activeGame;
+        /// The game of the latest challenge: the tail of the queue.
+        uint256 lastGame;
+    }
+
+    /// @notice An executor's commitment to an answer it will reveal with `submit`.
+    struct Commitment {
+        bytes32 hash;
+        uint64 blockNumber;
+    }
+
+    /// @notice The earliest commitment of a request's current answering round, which reveals
+    ///         before any later one for `REVEAL_PRIORITY_BLOCKS` blocks.
+    struct RevealPriority {
+        address executor;
+        uint64 blockNumber;
     }
 
     /// @notice A challenge against an answer.
@@ -105,6 +140,8 @@ contract InferenceOracle is ReentrancyGuard {
         uint32 answerIndex;
         address challenger;
         bool open;
+        /// The game queued right after this one over the same answer (zero: none yet).
+        uint256 nextGame;
     }
 
     /// @notice The model registry the requests refer to.
@@ -125,6 +162,8 @@ contract InferenceOracle is ReentrancyGuard {
     uint32 public constant MAX_CALLBACK_GAS = 5_000_000;
     /// @notice Gas `finalize` keeps for itself after the callback (events, bookkeeping).
     uint256 public constant FINALIZE_RESERVE_GAS = 30_000;
+    /// @notice Blocks for which a round's earliest commitment reveals before any later one.
+    uint64 public constant REVEAL_PRIORITY_BLOCKS = 64;
 
     /// @notice Requests by id.
     mapping(bytes32 => Request) public requests;
@@ -137,6 +176,10 @@ contract InferenceOracle is ReentrancyGuard {
     /// @notice Whether an executor address lost an answer on a request (it may not answer it
     ///         again), by request id and executor.
     mapping(bytes32 => mapping(address => bool)) public lostRequest;
+    /// @notice Answer commitments by request id and executor.
+    mapping(bytes32 => mapping(address => Commitment)) public commitments;
+    /// @notice The earliest commitment of each request's current answering round.
+    mapping(bytes32 => RevealPriority) public revealPriority;
     /// @notice Everything the contract owes: fees, bonds and credits.
     uint256 public totalOwed;
     /// @notice Burned value, locked here forever.
@@ -153,6 +196,8 @@ contract InferenceOracle is ReentrancyGuard {
         bytes32 seed,
         bytes body
     );
+    /// @notice `executor` committed to an answer to `requestId`.
+    event AnswerCommitted(bytes32 indexed requestId, address indexed executor, bytes32 commitment);
     /// @notice An answer was submitted; `output` is the output region's used prefix.
     event AnswerSubmitted(
         bytes32 indexed requestId,
@@ -161,7 +206,8 @@ contract InferenceOracle is ReentrancyGuard {
         AnswerClaim claim,
         bytes output
     );
-    /// @notice An answer was challenged; `gameId` is the game in `game`.
+    /// @notice An answer was challenged; `gameId` is the game in `game` (started at once when no
+    ///         other game over the answer is playing, else queued behind the others).
     event AnswerChallenged(
         bytes32 indexed requestId,
         uint32 indexed answerIndex,
@@ -204,6 +250,14 @@ contract InferenceOracle is ReentrancyGuard {
     /// @notice The trace has a non-zero leaf past N: the sibling at `level` of leaf N's path
     ///         covers only leaves past N but is not the root of a tree of zero leaves.
     error NonZeroPadding(uint256 level);
+    /// @notice The sender has not committed to an answer to this request.
+    error NoCommitment();
+    /// @notice The commitment was made in this block: reveal it in a later one.
+    error CommitmentTooRecent(uint64 committedAt);
+    /// @notice The answer is not the one the sender committed to.
+    error WrongCommitment(bytes32 committed, bytes32 revealed);
+    /// @notice An earlier commitment by `executor` may reveal first, until block `untilBlock`.
+    error RevealReserved(address executor, uint64 untilBlock);
     /// @notice A challenge names answer `requested`, but the current answer is `current`.
     error NotCurrentAnswer(uint32 requested, uint32 current);
     /// @notice `executor` lost an answer on this request and may not answer it again.
@@ -333,7 +387,48 @@ contract InferenceOracle is ReentrancyGuard {
         bytes32 finalMemoryRoot;
     }
 
-    /// @notice Answers an open request with a bond of `executorBond`. `output` is the used
+    /// @notice The hash `executor` commits to before it submits `claim` and `output` for
+    ///         `requestId`: `keccak256(abi.encode(executor, requestId, traceRoot, stepCount,
+    ///         finalMemoryRoot, keccak256(output)))`.
+    function answerCommitment(
+        address executor,
+        bytes32 requestId,
+        AnswerClaim calldata claim,
+        bytes calldata output
+    ) public pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                executor,
+                requestId,
+                claim.traceRoot,
+                claim.stepCount,
+                claim.finalMemoryRoot,
+                keccak256(output)
+            )
+        );
+    }
+
+    /// @notice Commits the caller to an answer to open request `requestId` (`commitment`: see
+    ///         `answerCommitment`), to be revealed with `submit` in a later block. A new
+    ///         commitment replaces the caller's previous one. The round's earliest commitment
+    ///         gets reveal priority for `REVEAL_PRIORITY_BLOCKS` blocks.
+    function commitAnswer(bytes32 requestId, bytes32 commitment) external {
+        Request storage req = _request(requestId);
+        if (req.status != RequestStatus.Open) revert WrongRequestStatus(requestId, req.status);
+        if (lostRequest[requestId][msg.sender]) revert ExecutorLostRequest(msg.sender);
+        uint64 now_ = uint64(block.number);
+        commitments[requestId][msg.sender] = Commitment({hash: commitment, blockNumber: now_});
+        RevealPriority storage priority = revealPriority[requestId];
+        if (priority.executor == address(0) || now_ > priority.blockNumber + REVEAL_PRIORITY_BLOCKS)
+        {
+            priority.executor = msg.sender;
+            priority.blockNumber = now_;
+        }
+        emit AnswerCommitted(requestId, msg.sender, commitment);
+    }
+
+    /// @notice Answers an open request with a bond of `executorBond`, revealing the answer the
+    ///         caller committed to in an earlier block (`commitAnswer`). `output` is the used
     ///         prefix of the output region (header, token ids, text); `proofs` bind the trace's
     ///         first leaf to the request and the output to the trace's last leaf, and show that
     ///         the trace has no leaf past N. An executor that lost an answer on this request
@@ -348,6 +443,7 @@ contract InferenceOracle is ReentrancyGuard {
         if (req.status != RequestStatus.Open) revert WrongRequestStatus(requestId, req.status);
         if (msg.value != executorBond) revert WrongBond(msg.value, executorBond);
         if (lostRequest[requestId][msg.sender]) revert ExecutorLostRequest(msg.sender);
+        _checkCommitment(requestId, claim, output);
         ModelRegistry.ModelSpec memory spec = registry.getModel(req.modelId).spec;
         if (claim.stepCount == 0 || claim.stepCount > spec.limits.maxLayerSteps) {
             revert BadStepCount(claim.stepCount, spec.limits.maxLayerSteps);
@@ -367,6 +463,27 @@ contract InferenceOracle is ReentrancyGuard {
         req.status = RequestStatus.Answered;
         totalOwed += msg.value;
         emit AnswerSubmitted(requestId, index, msg.sender, claim, output);
+    }
+
+    /// @dev The sender committed to this very answer in an earlier block, and no earlier
+    ///      commitment of another address still has reveal priority. Consumes the commitment
+    ///      and ends the round's priority (a rejection starts a new round).
+    function _checkCommitment(bytes32 requestId, AnswerClaim calldata claim, bytes calldata output)
+        private
+    {
+        Commitment memory c = commitments[requestId][msg.sender];
+        if (c.blockNumber == 0) revert NoCommitment();
+        if (c.blockNumber >= block.number) revert CommitmentTooRecent(c.blockNumber);
+        bytes32 revealed = answerCommitment(msg.sender, requestId, claim, output);
+        if (c.hash != revealed) revert WrongCommitment(c.hash, revealed);
+        RevealPriority memory priority = revealPriority[requestId];
+        uint64 until = priority.blockNumber + REVEAL_PRIORITY_BLOCKS;
+        if (
+            priority.executor != msg.sender && priority.blockNumber < c.blockNumber
+                && block.number <= until
+        ) revert RevealReserved(priority.executor, until);
+        delete commitments[requestId][msg.sender];
+        delete revealPriority[requestId];
     }
 
     /// @dev Leaf N must be the final memory root, which must hold `output`; no leaf past N.
@@ -444,9 +561,11 @@ contract InferenceOracle is ReentrancyGuard {
     // ---------------------------------------------------------------- disputes
 
     /// @notice Challenges answer `answerIndex` of `requestId`, which must be its current answer,
-    ///         with a bond of `challengerBond`; opens a game in `game` between the executor and
-    ///         the caller. Any number of challengers may each open their own game. Naming the
-    ///         answer keeps a challenge meant for a rejected answer off its successor.
+    ///         with a bond of `challengerBond`; creates a game in `game` between the executor and
+    ///         the caller. Any number of challengers may each have their own game; they are
+    ///         played one at a time, in challenge order (this one starts at once if no other game
+    ///         over the answer is playing). Naming the answer keeps a challenge meant for a
+    ///         rejected answer off its successor.
     function challenge(bytes32 requestId, uint32 answerIndex)
         external
         payable
@@ -462,10 +581,24 @@ contract InferenceOracle is ReentrancyGuard {
         if (block.timestamp >= closesAt) revert ChallengeWindowClosed(closesAt);
         answer.openDisputes++;
         totalOwed += msg.value;
+        // `game` is the immutable DisputeGame deployed with this oracle: `createGame` only
+        // writes its own storage and calls nothing, so nothing can re-enter before the queue
+        // bookkeeping below, which needs the id it returns.
+        // slither-disable-next-line reentrancy-no-eth
         gameId = game.createGame(answer.executor, msg.sender, _claimOf(req.modelId, answer));
-        disputes[gameId] =
-            Dispute({requestId: requestId, answerIndex: index, challenger: msg.sender, open: true});
+        disputes[gameId] = Dispute({
+            requestId: requestId,
+            answerIndex: index,
+            challenger: msg.sender,
+            open: true,
+            nextGame: 0
+        });
+        bool startNow = answer.activeGame == 0;
+        if (startNow) answer.activeGame = gameId;
+        else disputes[answer.lastGame].nextGame = gameId;
+        answer.lastGame = gameId;
         emit AnswerChallenged(requestId, index, gameId, msg.sender);
+        if (startNow) game.startGame(gameId);
     }
 
     /// @dev The facts a dispute game needs about an answer and its model.
@@ -486,35 +619,35 @@ contract InferenceOracle is ReentrancyGuard {
         });
     }
 
-    /// @notice Called by the game when game `gameId` ends. If the executor won, the
-    ///         challenger's bond goes to it, minus the burn. If the challenger won, the answer is
-    ///         rejected and its request re-opened; the forfeited executor bond, minus the burn,
-    ///         is shared equally by all disputes open against the answer (this one included,
-    ///         credited at once; the others when they close, see `cancelMootDispute`). A game
-    ///         over an answer that was already rejected pays its share and bond back whatever
-    ///         its result.
+    /// @notice Called by the game when game `gameId` (its answer's active game: only an active
+    ///         game has running clocks, so only it can end) ends. If the executor won, the
+    ///         challenger's bond goes to it, minus the burn, and the next queued game over the
+    ///         answer starts. If the challenger won, the answer is rejected and its request
+    ///         re-opened; the forfeited executor bond, minus the burn, is shared equally by all
+    ///         disputes open against the answer (this one included, credited at once; the queued
+    ///         ones when they are cancelled as moot, see `cancelMootDispute`).
     function onGameResolved(uint256 gameId, bool executorWon) external {
         if (msg.sender != address(game)) revert NotGame(msg.sender);
         Dispute storage dispute = disputes[gameId];
         if (!dispute.open) revert UnknownDispute(gameId);
         Answer storage answer = answers[dispute.requestId][dispute.answerIndex];
-        if (answer.rejected) {
-            // Another challenger already proved the answer wrong: this game no longer matters.
-            _closeMoot(gameId, dispute, answer, executorWon);
-            return;
-        }
         dispute.open = false;
         if (executorWon) {
             answer.openDisputes--;
             _forfeit(challengerBond, answer.executor);
+            uint256 next = dispute.nextGame;
+            answer.activeGame = next;
+            emit DisputeResolved(gameId, dispute.requestId, true, false);
+            if (next != 0) game.startGame(next);
         } else {
+            answer.activeGame = 0;
             _reject(dispute, answer);
             _credit(dispute.challenger, answer.rejectionShare + challengerBond);
+            emit DisputeResolved(gameId, dispute.requestId, false, false);
         }
-        emit DisputeResolved(gameId, dispute.requestId, executorWon, false);
     }
 
-    /// @notice Ends a game whose answer was already rejected by another game, paying the
+    /// @notice Ends a queued game whose answer was rejected by the game before it, paying the
     ///         challenger its share of the forfeited executor bond and its own bond back.
     ///         Anyone may call it.
     function cancelMootDispute(uint256 gameId) external {
@@ -522,7 +655,10 @@ contract InferenceOracle is ReentrancyGuard {
         if (!dispute.open) revert UnknownDispute(gameId);
         Answer storage answer = answers[dispute.requestId][dispute.answerIndex];
         if (!answer.rejected) revert DisputeNotMoot(gameId);
-        _closeMoot(gameId, dispute, answer, false);
+        dispute.open = false;
+        answer.openDisputes--;
+        _credit(dispute.challenger, answer.rejectionShare + challengerBond);
+        emit DisputeResolved(gameId, dispute.requestId, false, true);
         game.cancelGame(gameId);
     }
 
@@ -545,19 +681,6 @@ contract InferenceOracle is ReentrancyGuard {
         req.status = RequestStatus.Open;
         req.createdAt = uint64(block.timestamp); // when it re-opened
         emit AnswerRejected(dispute.requestId, dispute.answerIndex);
-    }
-
-    /// @dev Closes a dispute over a rejected answer: its share and its bond to its challenger.
-    function _closeMoot(
-        uint256 gameId,
-        Dispute storage dispute,
-        Answer storage answer,
-        bool executorWon
-    ) private {
-        dispute.open = false;
-        answer.openDisputes--;
-        _credit(dispute.challenger, answer.rejectionShare + challengerBond);
-        emit DisputeResolved(gameId, dispute.requestId, executorWon, true);
     }
 
     // ---------------------------------------------------------------- finality

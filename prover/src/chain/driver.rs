@@ -62,6 +62,11 @@ impl GameState {
         self.view.phase == Phase::Over
     }
 
+    /// Whether the game waits behind other games over the same answer (no clock runs).
+    pub fn is_queued(&self) -> bool {
+        self.view.phase == Phase::Queued
+    }
+
     /// Whether the executor is to move (the challenger otherwise, including the proof phase).
     pub fn executor_to_move(&self) -> bool {
         matches!(
@@ -80,9 +85,9 @@ impl GameState {
         clock.saturating_sub(now.saturating_sub(self.turn_started_at))
     }
 
-    /// Whether `role` is to move.
+    /// Whether `role` is to move (nobody is, in a game that is over or queued).
     pub fn is_turn_of(&self, role: Role) -> bool {
-        !self.is_over() && self.executor_to_move() == (role == Role::Executor)
+        !self.is_over() && !self.is_queued() && self.executor_to_move() == (role == Role::Executor)
     }
 }
 
@@ -201,7 +206,6 @@ pub fn decide(
     })
 }
 
-/// One round for `role` in game `id`: sends its move if it is its turn, claims the win if the
 /// [`advance`] for one of the many games a daemon plays each round, with `source` the party's
 /// view or the error that kept it from having one: a failure is logged and `None` returned, so
 /// that one game never stalls the others (the next round retries it).
@@ -225,7 +229,10 @@ pub async fn advance_or_log(
         .ok()
 }
 
-/// other party's clock ran out, or reports that it waits or that the game is over.
+/// One round for `role` in game `id`: sends its move if it is its turn, claims the win if the
+/// other party's clock ran out, or reports that it waits or that the game is over. A queued game
+/// waits; once its answer is rejected (by the game before it) the challenger cancels it as moot,
+/// which pays it its share of the forfeited bond and its own bond back.
 pub async fn advance(
     chain: &Chain,
     role: Role,
@@ -238,6 +245,9 @@ pub async fn advance(
             won: !game.cancelled && game.executor_won == (role == Role::Executor),
             cancelled: game.cancelled,
         });
+    }
+    if game.is_queued() {
+        return queued(chain, role, id).await;
     }
     let picking = matches!(game.view.phase, Phase::TracePick | Phase::DissectPick);
     let theirs = if role == Role::Challenger && picking {
@@ -269,6 +279,34 @@ pub async fn advance(
         });
     }
     Ok(Progress::Waiting)
+}
+
+/// A queued game: the challenger cancels it once its answer is rejected; otherwise it waits.
+async fn queued(chain: &Chain, role: Role, id: u64) -> Result<Progress> {
+    if role != Role::Challenger {
+        return Ok(Progress::Waiting);
+    }
+    let oracle = chain.oracle();
+    let dispute = chain
+        .read("reading a dispute", || async {
+            Ok(oracle.disputes(U256::from(id)).call().await?)
+        })
+        .await?;
+    let answer = crate::daemon::answer(chain, dispute.requestId, dispute.answerIndex).await?;
+    if !answer.rejected {
+        return Ok(Progress::Waiting);
+    }
+    let receipt = chain
+        .send(
+            "cancelMootDispute",
+            oracle.cancelMootDispute(U256::from(id)).send(),
+        )
+        .await?;
+    chain.metrics.moves.inc();
+    Ok(Progress::Moved {
+        action: "cancelMootDispute (the game before it rejected the answer)".into(),
+        gas: receipt.gas_used,
+    })
 }
 
 /// Sends `mv` in game `id`; returns a description of it and its receipt.

@@ -243,12 +243,12 @@ contract DisputeTest is ProtocolBase {
     function test_SeveralChallengers_LiarLosesToAnyHonestOne() public {
         _makeLiarRun(LIAR, STEPS, 7, "Berlin");
         _submit(executor, requestId, LIAR);
-        uint256 lyingGame = _challenge(challenger2, requestId); // plays as if the liar were right
         uint256 honestGame = _challenge(challenger, requestId);
-        // The lying challenger's game stalls the result but cannot save the liar.
+        uint256 lyingGame = _challenge(challenger2, requestId); // would play as if the liar were right
+        // The lying challenger's game waits behind the honest one and cannot save the liar.
         assertFalse(_play(honestGame, LIAR, HONEST, 10));
         // Both disputes were open when the answer was rejected: each gets half of the forfeited
-        // bond (after the burn) and its own bond; the other game is moot and anyone can close it.
+        // bond (after the burn) and its own bond; the queued game is moot, anyone can close it.
         uint256 share = (EXECUTOR_BOND - EXECUTOR_BOND * oracle.BURN_BPS() / 10_000) / 2;
         assertEq(oracle.credits(challenger), share + CHALLENGER_BOND, "winner: share + bond");
         assertEq(oracle.credits(challenger2), 0, "moot dispute: paid when it closes");
@@ -276,7 +276,9 @@ contract DisputeTest is ProtocolBase {
         vm.warp(block.timestamp + WINDOW); // the window closes while the games go on
         vm.expectRevert(abi.encodeWithSelector(InferenceOracle.NotFinalizable.selector, requestId));
         oracle.finalize(requestId, runs[HONEST].output);
+        assertTrue(game.getGame(second).phase == DisputeGame.Phase.Queued, "one game at a time");
         assertTrue(_play(first, HONEST, HONEST, 30));
+        assertTrue(game.getGame(second).phase == DisputeGame.Phase.TraceReveal, "the next starts");
         vm.expectRevert(abi.encodeWithSelector(InferenceOracle.NotFinalizable.selector, requestId));
         oracle.finalize(requestId, runs[HONEST].output);
         assertTrue(_play(second, HONEST, HONEST, 30));

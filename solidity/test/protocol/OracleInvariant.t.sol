@@ -103,24 +103,38 @@ contract OracleHandler is ProtocolBase {
         if (gameIds.length == 0) return;
         uint256 gameId = gameIds[bound(gi, 0, gameIds.length - 1)];
         DisputeGame.Game memory g = game.getGame(gameId);
+        if (g.phase == DisputeGame.Phase.Queued) {
+            // No clock runs in a game waiting behind another: it cannot be lost on time.
+            vm.warp(block.timestamp + CLOCK + 1);
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    DisputeGame.WrongPhase.selector,
+                    DisputeGame.Phase.TraceReveal,
+                    DisputeGame.Phase.Queued
+                )
+            );
+            game.timeout(gameId);
+            done["queued waits"]++;
+            return;
+        }
         if (g.phase != DisputeGame.Phase.TraceReveal || g.nodeIndex != 0) return;
         if (!executorSilent) {
             if (block.timestamp > g.turnStartedAt + g.executorClock) return;
             (bool found, uint256 runId) = _runOf(g.traceRoot);
             if (found) _reveal(gameId, g, runId);
         }
-        (bytes32 requestId, uint32 index,,) = oracle.disputes(gameId);
-        bool moot = oracle.getAnswer(requestId, index).rejected;
+        (bytes32 requestId, uint32 index,,,) = oracle.disputes(gameId);
+        // Only an answer's active game runs, and an answer is rejected only by its active game.
+        assertFalse(oracle.getAnswer(requestId, index).rejected, "a playing game is never moot");
         vm.warp(block.timestamp + CLOCK + 1);
         game.timeout(gameId);
-        if (moot) done["moot resolved"]++;
-        else done[executorSilent ? bytes32("executor lost") : bytes32("executor won")]++;
+        done[executorSilent ? bytes32("executor lost") : bytes32("executor won")]++;
     }
 
     function cancelMoot(uint256 gi) external {
         if (gameIds.length == 0) return;
         uint256 gameId = gameIds[bound(gi, 0, gameIds.length - 1)];
-        (bytes32 requestId, uint32 index,, bool open) = oracle.disputes(gameId);
+        (bytes32 requestId, uint32 index,, bool open,) = oracle.disputes(gameId);
         if (!open || !oracle.getAnswer(requestId, index).rejected) return;
         oracle.cancelMootDispute(gameId);
         done["moot"]++;
@@ -174,7 +188,7 @@ contract OracleHandler is ProtocolBase {
     /// requests made through the store, which cannot cancel.
     function drain() external returns (uint256 stuckFees) {
         for (uint256 i = 0; i < gameIds.length; i++) {
-            (bytes32 requestId, uint32 index,, bool open) = oracle.disputes(gameIds[i]);
+            (bytes32 requestId, uint32 index,, bool open,) = oracle.disputes(gameIds[i]);
             if (!open) continue;
             if (oracle.getAnswer(requestId, index).rejected) {
                 oracle.cancelMootDispute(gameIds[i]);
@@ -323,9 +337,10 @@ contract OracleHandlerCoverageTest is Test {
         h.challengeAnswer(0, false, false);
         h.challengeAnswer(0, true, false);
         h.challengeAnswer(0, true, false);
+        h.settleOnTime(1, true); // game 1 is queued behind game 0: no clock runs
         h.settleOnTime(0, true); // executor silent: answer 0 rejected, three disputes share
         h.cancelMoot(1);
-        h.settleOnTime(2, true); // a game over the rejected answer ends anyway
+        h.cancelMoot(2);
         h.submit(0, false); // the loser may not answer again
         h.submit(0, true);
         h.challengeAnswer(0, false, true); // names the rejected answer
@@ -346,7 +361,7 @@ contract OracleHandlerCoverageTest is Test {
             "executor lost",
             "executor won",
             "moot",
-            "moot resolved",
+            "queued waits",
             "loser refused",
             "stale refused",
             "finalize",

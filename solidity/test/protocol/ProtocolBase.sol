@@ -369,25 +369,52 @@ abstract contract ProtocolBase is Test {
         uint256 stepCount,
         bytes memory output
     ) internal returns (bool, bytes memory) {
-        uint64 n = uint64(stepCount);
-        uint256 depth = oracle.traceDepth(n);
-        InferenceOracle.AnswerClaim memory claim = InferenceOracle.AnswerClaim({
-            traceRoot: TestMerkle.root(leaves, depth),
-            stepCount: n,
-            finalMemoryRoot: _finalMemory(output)
-        });
-        InferenceOracle.SubmissionProofs memory proofs = InferenceOracle.SubmissionProofs({
-            inputRegionSiblings: inSiblings,
-            firstLeafSiblings: TestMerkle.path(leaves, depth, 0),
-            lastLeafSiblings: TestMerkle.path(leaves, depth, n),
-            outputRegionSiblings: outSiblings
-        });
+        (InferenceOracle.AnswerClaim memory claim, InferenceOracle.SubmissionProofs memory proofs) =
+            _answerOf(leaves, stepCount, output);
+        _commit(who, requestId, claim, output);
         vm.prank(who);
         try oracle.submit{value: EXECUTOR_BOND}(requestId, claim, output, proofs) {
             return (true, "");
         } catch (bytes memory err) {
             return (false, err);
         }
+    }
+
+    /// The claim and proofs of a trace of `leaves` with N = `stepCount` and `output`.
+    function _answerOf(bytes32[] memory leaves, uint256 stepCount, bytes memory output)
+        internal
+        view
+        returns (InferenceOracle.AnswerClaim memory claim, InferenceOracle.SubmissionProofs memory)
+    {
+        uint64 n = uint64(stepCount);
+        uint256 depth = oracle.traceDepth(n);
+        claim = InferenceOracle.AnswerClaim({
+            traceRoot: TestMerkle.root(leaves, depth),
+            stepCount: n,
+            finalMemoryRoot: _finalMemory(output)
+        });
+        return (
+            claim,
+            InferenceOracle.SubmissionProofs({
+                inputRegionSiblings: inSiblings,
+                firstLeafSiblings: TestMerkle.path(leaves, depth, 0),
+                lastLeafSiblings: TestMerkle.path(leaves, depth, n),
+                outputRegionSiblings: outSiblings
+            })
+        );
+    }
+
+    /// Commits `who` to `claim` and `output` and moves to the next block, where it may reveal.
+    function _commit(
+        address who,
+        bytes32 requestId,
+        InferenceOracle.AnswerClaim memory claim,
+        bytes memory output
+    ) internal {
+        bytes32 commitment = oracle.answerCommitment(who, requestId, claim, output);
+        vm.prank(who);
+        try oracle.commitAnswer(requestId, commitment) {} catch {} // submit reports why
+        vm.roll(block.number + 1);
     }
 
     /// Challenges the current answer of `requestId`.
