@@ -2,7 +2,9 @@
 //! each with its own key, state database and metrics, started as tasks of this test process.
 //! The honest path finalizes and delivers; every cheating executor is caught and slashed; a
 //! lying challenger loses; a challenger killed mid-dispute and restarted still wins, through an
-//! RPC outage of several seconds; so does an executor killed and restarted mid-dispute.
+//! RPC outage of several seconds; so does an executor killed and restarted mid-dispute; fifty
+//! sybil challengers and a flood of 1-wei requests cannot make an honest executor lose; an
+//! executor short of its balance reserve answers nothing until it can afford to.
 
 use std::time::Duration;
 
@@ -478,6 +480,42 @@ async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed
     );
     assert!(game_of(&world, late).await.unwrap().is_none());
     stop_all(vec![executor, challenger]).await;
+}
+
+/// An executor whose wallet cannot cover a bond plus the gas reserve of the games it may have
+/// to play answers nothing and risks nothing; restarted with a reserve it can afford, it
+/// answers the same request from its database.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_below_its_balance_reserve_answers_nothing_until_it_can_afford_it() {
+    let _serial = SERIAL.lock().await;
+    veritrace_e2e::world::init_logs();
+    let world = World::start(ProtocolParams::default()).await.unwrap();
+    let mut config = executor_config(&world, "executor", None);
+    // 10^19 gas per game: far beyond anvil's 10,000 ETH at any gas price above 1,000 wei.
+    config.game_gas_reserve = 10_000_000_000_000_000_000;
+    let executor = world.executor(config).await.unwrap();
+    let request = world.ask(QUESTION, TOKENS, 31).await.unwrap();
+    wait_for("the executor to see the request", LIMIT, || async {
+        Ok((executor.metrics.seen.get() >= 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await; // several rounds
+    assert_eq!(world.status(request).await.unwrap(), 1, "still open: not answered");
+    assert_eq!(executor.metrics.processed.get(), 0);
+    assert_eq!(executor.metrics.gas_spent.get(), 0, "no bond, no gas risked");
+    executor.stop().await;
+
+    let executor = world
+        .executor(executor_config(&world, "executor", None))
+        .await
+        .unwrap();
+    wait_for("the answer", LIMIT, || async {
+        Ok((world.status(request).await? == 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    executor.stop().await;
 }
 
 /// What one sybil does in its game: it disputes `target` and goes silent at `silent_at`.
