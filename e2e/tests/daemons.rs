@@ -482,6 +482,65 @@ async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed
     stop_all(vec![executor, challenger]).await;
 }
 
+/// The audit's padding bait: an executor whose trace has a made-up leaf past N cannot even
+/// submit (the oracle checks the padding: `NonZeroPadding`), so no challenger is baited and
+/// nothing is at stake; an honest executor then answers the request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trace_with_a_made_up_padding_leaf_is_refused_at_submit() {
+    let _serial = SERIAL.lock().await;
+    veritrace_e2e::world::init_logs();
+    let world = World::start(ProtocolParams::default()).await.unwrap();
+    let challenger = world
+        .challenger(challenger_config(&world, 2, "challenger"))
+        .await
+        .unwrap();
+    let cheater = world
+        .executor(executor_config(&world, "padder", Some(Cheat::PaddedTree)))
+        .await
+        .unwrap();
+    let request = world.ask(QUESTION, TOKENS, 41).await.unwrap();
+    // Each try commits (which goes in) and then submits (which is refused): a second commitment
+    // means the first answer was refused.
+    wait_for("the padder to try twice", LIMIT, || async {
+        use alloy::providers::Provider;
+        use alloy::sol_types::SolEvent;
+        let filter = alloy::rpc::types::Filter::new()
+            .address(world.deployment.oracle)
+            .event_signature(InferenceOracle::AnswerCommitted::SIGNATURE_HASH)
+            .topic1(request)
+            .from_block(0);
+        let commits = world.chain.provider().get_logs(&filter).await?.len();
+        Ok((commits >= 2).then_some(()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        world.status(request).await.unwrap(),
+        1,
+        "refused: still open"
+    );
+    assert_eq!(cheater.metrics.processed.get(), 0, "no answer went in");
+    cheater.stop().await;
+    let executor = world
+        .executor(executor_config(&world, "executor", None))
+        .await
+        .unwrap();
+    wait_for(
+        "the challenger to verify an honest answer",
+        LIMIT,
+        || async { Ok((challenger.metrics.processed.get() >= 1).then_some(())) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(world.status(request).await.unwrap(), 2);
+    assert_eq!(
+        challenger.metrics.mismatches.get(),
+        0,
+        "nothing was ever disputed"
+    );
+    stop_all(vec![executor, challenger]).await;
+}
+
 /// An executor whose wallet cannot cover a bond plus the gas reserve of the games it may have
 /// to play answers nothing and risks nothing; restarted with a reserve it can afford, it
 /// answers the same request from its database.
@@ -501,9 +560,17 @@ async fn an_executor_below_its_balance_reserve_answers_nothing_until_it_can_affo
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await; // several rounds
-    assert_eq!(world.status(request).await.unwrap(), 1, "still open: not answered");
+    assert_eq!(
+        world.status(request).await.unwrap(),
+        1,
+        "still open: not answered"
+    );
     assert_eq!(executor.metrics.processed.get(), 0);
-    assert_eq!(executor.metrics.gas_spent.get(), 0, "no bond, no gas risked");
+    assert_eq!(
+        executor.metrics.gas_spent.get(),
+        0,
+        "no bond, no gas risked"
+    );
     executor.stop().await;
 
     let executor = world

@@ -23,7 +23,7 @@ use crate::chain::driver::{self, Progress, Role};
 use crate::daemon::{
     self, CommonConfig, GameOutcome, GameRecord, Models, Shutdown, decode, input_region,
 };
-use crate::forgery::{ExtraStep, MergedStep};
+use crate::forgery::{self, ExtraStep, MergedStep};
 use crate::game::TraceSource;
 use crate::real_source::{Lie, RunSource};
 use crate::store::{Batch, Store};
@@ -55,6 +55,8 @@ pub enum Cheat {
     },
     /// Commit one more "done" leaf after the honest end ([`ExtraStep`]).
     ExtraStep,
+    /// A made-up leaf in the padding past N (refused at submit: `NonZeroPadding`).
+    PaddedTree,
 }
 
 impl Cheat {
@@ -65,7 +67,7 @@ impl Cheat {
             Cheat::WrongText { text } => Lie::WrongText { text: text.clone() },
             Cheat::OtherSeed => Lie::OtherSeed { seed: [0x5e; 32] },
             Cheat::BadDissection => Lie::BadDissection,
-            Cheat::MergeSteps { .. } | Cheat::ExtraStep => return None,
+            Cheat::MergeSteps { .. } | Cheat::ExtraStep | Cheat::PaddedTree => return None,
         })
     }
 }
@@ -343,6 +345,10 @@ impl Executor {
                 Arc::new(MergedStep::forge(source, &mut submission, step)?)
             }
             Some(Cheat::ExtraStep) => Arc::new(ExtraStep::forge(source, &mut submission)?),
+            Some(Cheat::PaddedTree) => {
+                forgery::pad_with_garbage(&mut submission)?;
+                Arc::new(source)
+            }
             _ => Arc::new(source),
         };
         Ok((submission, source))

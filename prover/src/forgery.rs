@@ -4,7 +4,8 @@
 //! of `c_j + c_{j+1}` instructions, its level-2 states running on into step j+1, as the
 //! machine did before `StepEnd` became a fixed point); [`ExtraStep`] commits one more "done"
 //! leaf after the honest end. Both submissions pass the oracle's checks; both must lose every
-//! dispute against an honest challenger.
+//! dispute against an honest challenger. [`pad_with_garbage`] is the audit's padding bait, a
+//! made-up leaf past N, which the oracle refuses at `submit`.
 
 use std::sync::OnceLock;
 
@@ -100,6 +101,14 @@ impl<S: TraceSource> TraceSource for MergedStep<S> {
         let (step, t) = self.honest_position(step, t)?;
         self.honest.one_step_proof(step, t)
     }
+}
+
+/// Forges `submission` (an honest run) with a made-up leaf at the end of its tree's padding.
+pub fn pad_with_garbage(submission: &mut Submission) -> Result<()> {
+    let last = (1u64 << submission.trace.depth()) - 1;
+    let bait = veritrace_machine::hash::keccak(&[b"padding bait"]);
+    submission.trace = submission.trace.with_padding_leaf(last, bait)?;
+    Ok(())
 }
 
 /// An honest run with one more leaf after its end: the final memory again, as if a step N + 1

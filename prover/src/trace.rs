@@ -60,6 +60,24 @@ impl LayerTrace {
         Self { levels, step_count }
     }
 
+    /// This trace with leaf `index` (past N, inside the tree) set to `value`: a tree whose
+    /// padding is not zero, which the oracle refuses (`NonZeroPadding`). Forged traces only.
+    pub fn with_padding_leaf(&self, index: u64, value: Hash) -> Result<Self, TraceError> {
+        let width = self.levels[0].len() as u64;
+        if index <= self.step_count || index >= width {
+            return Err(TraceError::OutOfRange {
+                index,
+                height: 0,
+                depth: self.depth(),
+            });
+        }
+        let mut leaves = self.levels[0].clone();
+        leaves[index as usize] = value;
+        let mut forged = Self::with_depth(leaves, self.depth());
+        forged.step_count = self.step_count;
+        Ok(forged)
+    }
+
     /// What this trace (an honest run) expects of the tree of an answer that claims
     /// `claimed_steps` steps: the contract pins that tree's depth, its leaf 0 and its zero
     /// padding past `claimed_steps`, so every node over leaves this run also has is known, and

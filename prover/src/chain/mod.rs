@@ -4,6 +4,7 @@
 //! the chain state after a fault instead of resending blindly.
 
 pub mod driver;
+pub mod nonce;
 pub mod retry;
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use anyhow::{Context, Result, ensure};
 use veritrace_contracts::{DisputeGame, InferenceOracle};
 
 use crate::metrics::Metrics;
+use nonce::ResyncingNonces;
 use retry::{RetryPolicy, with_retry};
 
 /// A party's connection: who it is, where the contracts are, how it retries.
@@ -34,6 +36,8 @@ pub struct Chain {
     pub retry: RetryPolicy,
     /// Where gas and faults are counted.
     pub metrics: Metrics,
+    /// The nonces of `provider`'s key, resynchronized after a failed send.
+    nonces: ResyncingNonces,
 }
 
 /// The latest block's number and timestamp.
@@ -59,17 +63,26 @@ impl Chain {
         let url = rpc_url
             .parse()
             .with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
+        let nonces = ResyncingNonces::default();
+        // alloy's recommended fillers (gas, nonce, chain id) with our nonce manager.
         let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_nonce_management(nonces.clone())
+            .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
             .connect_http(url)
             .erased();
-        Self::with_provider(provider, me, oracle, retry, metrics)
+        let mut chain = Self::with_provider(provider, me, oracle, retry, metrics)
             .await
-            .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))
+            .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))?;
+        chain.nonces = nonces;
+        Ok(chain)
     }
 
     /// A party over an existing signing `provider` for `me` (one provider per key: each keeps
-    /// its own nonce).
+    /// its own nonce; that provider's nonce manager is its own, see [`Chain::connect`] for the
+    /// one that resynchronizes after a failed send).
     pub async fn with_provider(
         provider: DynProvider,
         me: Address,
@@ -89,6 +102,7 @@ impl Chain {
             game,
             retry,
             metrics,
+            nonces: ResyncingNonces::default(),
         })
     }
 
@@ -154,7 +168,9 @@ impl Chain {
         .await
     }
 
-    /// Sends a transaction and waits for it to succeed, counting its gas.
+    /// Sends a transaction and waits for it to succeed, counting its gas. After a failure the
+    /// nonces resynchronize with the node, so that a transaction that never went out leaves no
+    /// gap in front of the next one.
     pub async fn send(
         &self,
         what: &str,
@@ -162,9 +178,16 @@ impl Chain {
             Output = Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
         >,
     ) -> Result<TransactionReceipt> {
-        let receipt = mined(call, what).await?;
-        self.metrics.gas_spent.inc_by(receipt.gas_used);
-        Ok(receipt)
+        match mined(call, what).await {
+            Ok(receipt) => {
+                self.metrics.gas_spent.inc_by(receipt.gas_used);
+                Ok(receipt)
+            }
+            Err(error) => {
+                self.nonces.resync().await;
+                Err(error)
+            }
+        }
     }
 }
 
