@@ -1,8 +1,7 @@
 //! Roots the oracle checks when an answer is submitted: regions of the memory tree (the
-//! request input inside the image, the output inside the final memory) and the step-boundary
-//! hash. Mirrors `solidity/src/lib/MemoryMerkle.sol` and `MachineHashes.sol`.
-
-use sha3::{Digest, Keccak256};
+//! request input inside the image, the output inside the final memory).
+//! Mirrors `solidity/src/lib/MemoryMerkle.sol`. (The step-boundary hash is
+//! `veritrace_machine::Program::boundary_hash`.)
 
 use crate::{Hash, hash_pair};
 
@@ -66,24 +65,7 @@ pub fn root_from_region(
     region_log2: u8,
     siblings: &[Hash],
 ) -> Hash {
-    crate::trace::root_from_path(subtree_root, offset >> region_log2, siblings)
-}
-
-/// The step-boundary machine hash of docs/architecture.md: status 0, pc 0, empty stacks, no
-/// locals, the initial globals `initial_globals_hash` and memory root `memory_root`.
-pub fn boundary_hash(initial_globals_hash: &Hash, memory_root: &Hash) -> Hash {
-    let mut hasher = Keccak256::new();
-    hasher.update(b"Machine:");
-    hasher.update([0u8]); // status
-    hasher.update(0u32.to_be_bytes()); // pc
-    hasher.update([0u8; 32]); // value stack
-    hasher.update([0u8; 32]); // frames
-    hasher.update(0u32.to_be_bytes()); // returnPc
-    hasher.update([0u8]); // localsDepth
-    hasher.update([0u8; 32]); // localsRoot
-    hasher.update(initial_globals_hash);
-    hasher.update(memory_root);
-    hasher.finalize().into()
+    veritrace_machine::hash::root_from_path(subtree_root, offset >> region_log2, siblings)
 }
 
 #[cfg(test)]

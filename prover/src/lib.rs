@@ -21,11 +21,8 @@ pub mod trace;
 /// A 32-byte keccak256 hash.
 pub type Hash = [u8; 32];
 
-/// keccak256 of `left ‖ right`: the node hash of every binary Merkle tree in veritrace.
+/// keccak256 of `left ‖ right`: the node hash of every binary Merkle tree in veritrace (the
+/// machine's, so that there is one implementation).
 pub fn hash_pair(left: &Hash, right: &Hash) -> Hash {
-    use sha3::{Digest, Keccak256};
-    let mut hasher = Keccak256::new();
-    hasher.update(left);
-    hasher.update(right);
-    hasher.finalize().into()
+    veritrace_machine::hash::node(left, right)
 }

@@ -213,18 +213,7 @@ pub fn trace_depth(step_count: u64) -> u8 {
 }
 
 /// Root of a tree from leaf `index` and its bottom-up `siblings` (the contract's check).
-pub fn root_from_path(leaf: &Hash, index: u64, siblings: &[Hash]) -> Hash {
-    siblings
-        .iter()
-        .enumerate()
-        .fold(*leaf, |node, (height, sibling)| {
-            if (index >> height) & 1 == 0 {
-                hash_pair(&node, sibling)
-            } else {
-                hash_pair(sibling, &node)
-            }
-        })
-}
+pub use veritrace_machine::hash::root_from_path;
 
 #[cfg(test)]
 mod tests {
