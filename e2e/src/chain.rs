@@ -86,4 +86,23 @@ impl LocalChain {
     pub fn chain_id(&self) -> u64 {
         self.anvil.chain_id()
     }
+
+    /// Deploys an `InferenceOracle` over `game` with no registry behind it (1-wei bonds, one
+    /// hour windows), for tests of its pure functions and of the chain plumbing.
+    pub async fn deploy_bare_oracle(
+        &self,
+        game: Address,
+    ) -> Result<Address, alloy::contract::Error> {
+        let oracle = veritrace_contracts::InferenceOracle::deploy(
+            &self.provider,
+            Address::repeat_byte(3),
+            game,
+            alloy::primitives::U256::from(1),
+            alloy::primitives::U256::from(1),
+            3600,
+            3600,
+        )
+        .await?;
+        Ok(*oracle.address())
+    }
 }

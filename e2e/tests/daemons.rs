@@ -608,10 +608,14 @@ fn child_toward(target: u64, index: u64, height: u8, levels: u8) -> usize {
 /// sybil that goes as far as level 2.
 #[tokio::test(flavor = "multi_thread")]
 async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_executor_lose() {
-    use alloy::network::EthereumWallet;
-    use alloy::providers::{Provider, ProviderBuilder};
+    use alloy::providers::Provider;
     use alloy::signers::local::PrivateKeySigner;
-    use veritrace_contracts::DisputeGame;
+    use veritrace_e2e::tx::mined;
+    use veritrace_prover::chain::Chain;
+    use veritrace_prover::chain::driver::{posted_hashes, read_game};
+    use veritrace_prover::chain::retry::RetryPolicy;
+    use veritrace_prover::game::Phase;
+    use veritrace_prover::metrics::Metrics;
 
     const SYBILS: usize = 50;
     let _serial = SERIAL.lock().await;
@@ -635,10 +639,11 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
         .unwrap()
         .stepCount;
 
-    // The sybils: fresh keys funded by account 0; sybil k disputes leaf 1 + 37k mod N, and one
-    // in five goes on to level 2 (forcing the executor to replay that step).
+    // The sybils: fresh keys funded by account 0, each a `Chain` party of its own; sybil k
+    // disputes leaf 1 + 37k mod N, and one in five goes on to level 2 (forcing the executor to
+    // replay that step).
     let bond = world.params.challenger_bond;
-    let mut games = Vec::new();
+    let mut sybils = Vec::new();
     for k in 0..SYBILS {
         let signer = PrivateKeySigner::random();
         let funding = alloy::rpc::types::TransactionRequest::default()
@@ -653,18 +658,20 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
             .get_receipt()
             .await
             .unwrap();
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(signer))
-            .connect_http(world.chain.endpoint().parse().unwrap())
-            .erased();
-        let oracle = InferenceOracle::new(world.deployment.oracle, provider.clone());
-        let receipt = oracle
-            .challenge(request, 0)
-            .value(bond)
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
+        let party = Chain::connect(
+            &world.chain.endpoint(),
+            signer,
+            world.deployment.oracle,
+            RetryPolicy::default(),
+            Metrics::new("sybil"),
+        )
+        .await
+        .unwrap();
+        let receipt = party
+            .send(
+                "challenge",
+                party.oracle().challenge(request, 0).value(bond).send(),
+            )
             .await
             .unwrap();
         let id = veritrace_prover::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)
@@ -674,27 +681,23 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
             target: 1 + (37 * k as u64) % steps,
             picks: if k % 5 == 0 { u32::MAX } else { 1 },
         };
-        games.push((id, sybil, DisputeGame::new(world.deployment.game, provider)));
+        sybils.push((u64::try_from(id).unwrap(), sybil, party));
     }
 
     // The flood: cheap requests from another account while the games go on.
     let flooder = InferenceOracle::new(world.deployment.oracle, world.chain.signer_provider(4));
     let mut flood = Vec::new();
     for i in 0..30u8 {
-        let receipt = flooder
-            .request(
-                world.model_id,
-                alloy::primitives::Bytes::from(World::chat_body(QUESTION, TOKENS).unwrap()),
-                B256::repeat_byte(i),
-                0,
-            )
-            .value(U256::from(1))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let body = alloy::primitives::Bytes::from(World::chat_body(QUESTION, TOKENS).unwrap());
+        let receipt = mined(
+            flooder
+                .request(world.model_id, body, B256::repeat_byte(i), 0)
+                .value(U256::from(1))
+                .send(),
+            "request",
+        )
+        .await
+        .unwrap();
         flood.push(
             veritrace_prover::chain::event::<InferenceOracle::InferenceRequested>(&receipt)
                 .unwrap()
@@ -704,47 +707,57 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
 
     let started = std::time::Instant::now();
     let mut level2_games = 0;
-    for (n, (id, sybil, game)) in games.iter().enumerate() {
+    for (n, (id, sybil, party)) in sybils.iter().enumerate() {
         let mut picks = 0;
         loop {
-            let g = game.getGame(*id).call().await.unwrap();
-            if g.phase == 7 {
-                assert!(g.executorWon, "game {id}: the honest executor must win");
+            let g = read_game(party, *id).await.unwrap();
+            if g.is_over() {
+                assert!(
+                    g.executor_won && !g.cancelled,
+                    "game {id}: the honest executor must win"
+                );
                 break;
             }
-            assert_ne!(
-                g.phase, 9,
+            assert!(
+                !g.is_queued(),
                 "game {id} must have started: the one before it ended"
             );
             // Later games wait without a clock.
-            if let Some((later, _, _)) = games.get(n + 1) {
-                assert_eq!(game.getGame(*later).call().await.unwrap().phase, 9);
+            if let Some((later, _, _)) = sybils.get(n + 1) {
+                assert!(read_game(party, *later).await.unwrap().is_queued());
             }
-            let challenger_to_move = matches!(g.phase, 2 | 5);
-            if challenger_to_move {
-                if g.phase == 2 && picks < sybil.picks {
-                    let nodes = world_last_reveal(&world, *id).await;
-                    let levels = g.nodeHeight.min(5);
-                    let pick = child_toward(sybil.target, g.nodeIndex, g.nodeHeight, levels);
-                    game.pickTrace(*id, nodes, U256::from(pick))
-                        .send()
-                        .await
-                        .unwrap()
-                        .get_receipt()
+            if g.is_turn_of(Role::Challenger) {
+                let view = g.view;
+                if view.phase == Phase::TracePick && picks < sybil.picks {
+                    let nodes = posted_hashes(party, *id).await.unwrap();
+                    let levels = view.node_height.min(5);
+                    let pick =
+                        child_toward(sybil.target, view.node_index, view.node_height, levels);
+                    let nodes = nodes.into_iter().map(B256::from).collect::<Vec<_>>();
+                    party
+                        .send(
+                            "pickTrace",
+                            party
+                                .game()
+                                .pickTrace(U256::from(*id), nodes, U256::from(pick))
+                                .send(),
+                        )
                         .await
                         .unwrap();
                     picks += 1;
                     continue;
                 }
-                if g.phase == 5 {
+                if view.phase == Phase::DissectPick {
                     level2_games += 1;
-                    assert_eq!(g.nodeIndex, sybil.target, "the sybil disputed its own leaf");
+                    assert_eq!(
+                        view.node_index, sybil.target,
+                        "the sybil disputed its own leaf"
+                    );
                 }
                 // Silent: its clock runs out and the executor daemon claims the game.
                 world.advance(world.params.clock_budget + 1).await.unwrap();
                 wait_for("the executor to claim the timeout", LIMIT, || async {
-                    let g = game.getGame(*id).call().await?;
-                    Ok((g.phase == 7).then_some(()))
+                    Ok(read_game(party, *id).await?.is_over().then_some(()))
                 })
                 .await
                 .unwrap();
@@ -787,23 +800,4 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
         );
     }
     executor.stop().await;
-}
-
-/// The children the executor revealed last in game `id`.
-async fn world_last_reveal(world: &World, id: U256) -> Vec<B256> {
-    use alloy::providers::Provider;
-    use alloy::sol_types::SolEvent;
-    let filter = alloy::rpc::types::Filter::new()
-        .address(world.deployment.game)
-        .event_signature(veritrace_contracts::DisputeGame::TraceRevealed::SIGNATURE_HASH)
-        .topic1(B256::from(id))
-        .from_block(0);
-    let logs = world.chain.provider().get_logs(&filter).await.unwrap();
-    logs.last()
-        .unwrap()
-        .log_decode::<veritrace_contracts::DisputeGame::TraceRevealed>()
-        .unwrap()
-        .inner
-        .data
-        .nodes
 }

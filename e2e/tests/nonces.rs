@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
-use veritrace_contracts::{DisputeGame, InferenceOracle};
+use veritrace_contracts::DisputeGame;
 use veritrace_e2e::LocalChain;
 use veritrace_prover::chain::Chain;
 use veritrace_prover::chain::retry::RetryPolicy;
@@ -20,21 +20,11 @@ async fn a_send_that_reverts_before_broadcast_leaves_no_nonce_gap() {
     let game = DisputeGame::deploy(chain.provider(), party, Address::repeat_byte(2), 3600)
         .await
         .unwrap();
-    let oracle = InferenceOracle::deploy(
-        chain.provider(),
-        Address::repeat_byte(3),
-        *game.address(),
-        U256::from(1),
-        U256::from(1),
-        3600,
-        3600,
-    )
-    .await
-    .unwrap();
+    let oracle = chain.deploy_bare_oracle(*game.address()).await.unwrap();
     let party_chain = Chain::connect(
         &chain.endpoint(),
         chain.signer(5),
-        *oracle.address(),
+        oracle,
         RetryPolicy::default(),
         Metrics::new("nonce_test"),
     )

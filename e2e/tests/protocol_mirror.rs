@@ -1,9 +1,11 @@
 //! The Rust mirror of the dispute game's arithmetic (`veritrace_prover::{trace, dissection}`)
-//! against the deployed contracts on anvil: constants, trace depths and dissection points.
+//! against the deployed contracts on anvil: constants, trace depths, dissection points and
+//! answer commitments (`veritrace_prover::answer`).
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, Bytes};
 use veritrace_contracts::{DisputeGame, InferenceOracle};
 use veritrace_e2e::LocalChain;
+use veritrace_prover::answer::answer_commitment;
 use veritrace_prover::{dissection, trace};
 
 #[tokio::test]
@@ -19,17 +21,10 @@ async fn rust_mirror_matches_the_contracts() {
     )
     .await
     .unwrap();
-    let oracle = InferenceOracle::deploy(
+    let oracle = InferenceOracle::new(
+        chain.deploy_bare_oracle(*game.address()).await.unwrap(),
         provider,
-        Address::repeat_byte(3),
-        *game.address(),
-        U256::from(1),
-        U256::from(1),
-        3600,
-        3600,
-    )
-    .await
-    .unwrap();
+    );
 
     assert_eq!(
         game.L1_FANOUT_LOG2().call().await.unwrap(),
@@ -63,25 +58,8 @@ async fn rust_mirror_matches_the_contracts() {
             "points of [{lo}, {hi}]"
         );
     }
-}
 
-/// The answer commitment the executor daemon computes equals the oracle's `answerCommitment`.
-#[tokio::test]
-async fn answer_commitments_match_the_oracle() {
-    use alloy::primitives::{B256, Bytes};
-    use veritrace_prover::answer::answer_commitment;
-    let chain = LocalChain::start().expect("anvil starts");
-    let oracle = InferenceOracle::deploy(
-        chain.provider(),
-        Address::repeat_byte(3),
-        Address::repeat_byte(4),
-        U256::from(1),
-        U256::from(1),
-        3600,
-        3600,
-    )
-    .await
-    .unwrap();
+    // The answer commitment the executor daemon computes is the oracle's `answerCommitment`.
     for i in 0u8..6 {
         let executor = Address::repeat_byte(0x10 + i);
         let request = B256::repeat_byte(0x20 + i);

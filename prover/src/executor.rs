@@ -107,7 +107,8 @@ fn yes() -> bool {
     true
 }
 
-/// A full defence (about a dozen moves of up to 0.3 M gas, docs/architecture.md) with margin.
+/// A full defence, measured at about 1.45 M gas with the submission (docs/architecture.md, "Bond
+/// and clock sizing"), with margin.
 fn default_game_gas_reserve() -> u64 {
     4_000_000
 }

@@ -73,11 +73,10 @@ impl Chain {
             .wallet(EthereumWallet::from(signer))
             .connect_http(url)
             .erased();
-        let mut chain = Self::with_provider(provider, me, oracle, retry, metrics)
+        let chain = Self::with_provider(provider, me, oracle, retry, metrics)
             .await
             .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))?;
-        chain.nonces = nonces;
-        Ok(chain)
+        Ok(Self { nonces, ..chain })
     }
 
     /// A party over an existing signing `provider` for `me` (one provider per key: each keeps
