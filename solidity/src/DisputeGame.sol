@@ -1,16 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.30;
 
-import {DisputeClaim, IDisputeGame} from "./InferenceOracle.sol";
+import {DisputeClaim, IDisputeGame} from "./interfaces/IDisputeGame.sol";
+import {IGameResultSink} from "./interfaces/IGameResultSink.sol";
 import {IOneStepProver} from "./interfaces/IOneStepProver.sol";
-import {MachineHashes} from "./lib/MachineHashes.sol";
-import {MemoryMerkle} from "./lib/MemoryMerkle.sol";
-
-/// @notice Where the oracle hears about a finished game.
-interface IGameResultSink {
-    /// @notice Game `gameId` ended; `executorWon` names the winner.
-    function onGameResolved(uint256 gameId, bool executorWon) external;
-}
+import {Merkle} from "./lib/Merkle.sol";
+import {MachineState} from "./osp/MachineState.sol";
 
 /// @title DisputeGame
 /// @notice The three-level dispute game between an executor and one challenger.
@@ -227,7 +222,7 @@ contract DisputeGame is IDisputeGame {
         if (nodes.length != uint256(1) << levels) {
             revert WrongHashCount(nodes.length, uint256(1) << levels);
         }
-        if (_subtreeRoot(nodes) != g.node) revert BadReveal();
+        if (Merkle.leavesRoot(nodes, levels) != g.node) revert BadReveal();
         g.pendingHash = keccak256(abi.encodePacked(nodes));
         g.phase = Phase.TracePick;
         emit TraceRevealed(gameId, g.nodeIndex, g.nodeHeight, nodes);
@@ -365,13 +360,13 @@ contract DisputeGame is IDisputeGame {
         uint64 startIndex = g.nodeIndex - 1; // the disputed leaf j = g.nodeIndex is >= 1
         if (
             startSiblings.length != g.traceDepth
-                || MemoryMerkle.rootFromLeaf(startLeaf, startIndex, startSiblings) != g.traceRoot
+                || Merkle.rootFromPath(startLeaf, startIndex, startSiblings) != g.traceRoot
         ) revert BadStartLeaf();
         if (instructionCount == 0 || instructionCount > g.maxStepInstructions) {
             revert BadInstructionCount(instructionCount, g.maxStepInstructions);
         }
-        bytes32 startHash = MachineHashes.boundaryHash(g.initialGlobalsHash, startLeaf);
-        bytes32 endHash = MachineHashes.stepEndHash(g.initialGlobalsHash, g.node);
+        bytes32 startHash = MachineState.boundaryHash(g.initialGlobalsHash, startLeaf);
+        bytes32 endHash = MachineState.stepEndHash(g.initialGlobalsHash, g.node);
         g.lo = 0;
         g.hi = instructionCount;
         g.loHash = startHash;
@@ -437,16 +432,5 @@ contract DisputeGame is IDisputeGame {
     function _game(uint256 gameId) private view returns (Game storage g) {
         g = games[gameId];
         if (g.phase == Phase.None) revert UnknownGame(gameId);
-    }
-
-    /// @dev Root of a complete binary tree over `leaves` (a power of two in length).
-    function _subtreeRoot(bytes32[] calldata leaves) private pure returns (bytes32) {
-        bytes32[] memory level = leaves;
-        for (uint256 n = level.length; n > 1; n /= 2) {
-            for (uint256 i = 0; i < n / 2; i++) {
-                level[i] = keccak256(abi.encodePacked(level[2 * i], level[2 * i + 1]));
-            }
-        }
-        return level[0];
     }
 }

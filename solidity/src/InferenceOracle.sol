@@ -3,38 +3,10 @@ pragma solidity ^0.8.30;
 
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
+import {DisputeClaim, IDisputeGame} from "./interfaces/IDisputeGame.sol";
 import {IInferenceConsumer} from "./interfaces/IInferenceConsumer.sol";
-import {MemoryMerkle} from "./lib/MemoryMerkle.sol";
 import {MachineIO} from "./lib/MachineIO.sol";
-
-/// @notice What the oracle tells its dispute game when a challenge opens.
-struct DisputeClaim {
-    /// Root of the executor's layer trace (memory roots M_0..M_N, zero leaves up to 2^depth).
-    bytes32 traceRoot;
-    /// N: the number of layer steps; M_N is the final memory.
-    uint64 stepCount;
-    /// Depth of the trace tree.
-    uint8 traceDepth;
-    /// The model's program root, memory size and initial globals.
-    bytes32 programRoot;
-    uint8 memoryLog2;
-    bytes32 initialGlobalsHash;
-    /// Upper bound on the instructions of one layer step.
-    uint64 maxStepInstructions;
-}
-
-/// @notice The dispute game the oracle delegates disputes to.
-interface IDisputeGame {
-    /// @notice Creates a game between `executor` and `challenger` over `claim`, queued (no clock
-    ///         runs until `startGame`); returns its id.
-    function createGame(address executor, address challenger, DisputeClaim calldata claim)
-        external
-        returns (uint256 gameId);
-    /// @notice Starts a queued game's clocks: the executor is to move.
-    function startGame(uint256 gameId) external;
-    /// @notice Ends an open game without a winner (its result no longer matters).
-    function cancelGame(uint256 gameId) external;
-}
+import {Merkle} from "./lib/Merkle.sol";
 
 /// @title InferenceOracle
 /// @notice Requests, bonded answers, challenges and finality for verifiable inference.
@@ -337,7 +309,7 @@ contract InferenceOracle is ReentrancyGuard {
             fee: uint96(msg.value),
             modelId: modelId,
             callbackGasLimit: callbackGasLimit,
-            inputRoot: MemoryMerkle.regionRoot(input, layout.inputLog2),
+            inputRoot: Merkle.regionRoot(input, layout.inputLog2),
             createdAt: uint64(block.timestamp),
             status: RequestStatus.Open,
             answerCount: 0
@@ -496,16 +468,15 @@ contract InferenceOracle is ReentrancyGuard {
         if (proofs.lastLeafSiblings.length != _traceDepth(claim.stepCount)) revert BadTraceProof();
         _checkZeroPadding(claim.stepCount, proofs.lastLeafSiblings);
         if (
-            MemoryMerkle.rootFromLeaf(
-                    claim.finalMemoryRoot, claim.stepCount, proofs.lastLeafSiblings
-                ) != claim.traceRoot
+            Merkle.rootFromPath(claim.finalMemoryRoot, claim.stepCount, proofs.lastLeafSiblings)
+                != claim.traceRoot
         ) revert BadTraceProof();
         // Called for its checks (a complete, finished output); the values are not needed here.
         // slither-disable-next-line unused-return
         MachineIO.decodeOutput(output);
-        bytes32 outputRoot = MemoryMerkle.regionRoot(output, spec.layout.outputLog2);
+        bytes32 outputRoot = Merkle.regionRoot(output, spec.layout.outputLog2);
         if (
-            MemoryMerkle.rootFromRegion(
+            Merkle.rootFromRegion(
                     outputRoot,
                     spec.layout.outputOffset,
                     spec.layout.outputLog2,
@@ -523,7 +494,7 @@ contract InferenceOracle is ReentrancyGuard {
         bytes32 zero = bytes32(0); // root of a height-k tree of zero leaves
         for (uint256 k = 0; k < siblings.length; k++) {
             if ((lastIndex >> k) & 1 == 0 && siblings[k] != zero) revert NonZeroPadding(k);
-            zero = keccak256(abi.encodePacked(zero, zero));
+            zero = Merkle.node(zero, zero);
         }
     }
 
@@ -535,8 +506,8 @@ contract InferenceOracle is ReentrancyGuard {
         SubmissionProofs calldata proofs
     ) private view {
         ModelRegistry.Layout memory layout = spec.layout;
-        bytes32 emptyInput = MemoryMerkle.zeroRoot(layout.inputLog2 - 5);
-        bytes32 image = MemoryMerkle.rootFromRegion(
+        bytes32 emptyInput = Merkle.zeroRoot(layout.inputLog2 - 5);
+        bytes32 image = Merkle.rootFromRegion(
             emptyInput,
             layout.inputOffset,
             layout.inputLog2,
@@ -544,7 +515,7 @@ contract InferenceOracle is ReentrancyGuard {
             proofs.inputRegionSiblings
         );
         if (image != spec.imageRoot) revert BadInputRegionProof();
-        bytes32 initialMemory = MemoryMerkle.rootFromRegion(
+        bytes32 initialMemory = Merkle.rootFromRegion(
             req.inputRoot,
             layout.inputOffset,
             layout.inputLog2,
@@ -553,7 +524,7 @@ contract InferenceOracle is ReentrancyGuard {
         );
         if (
             proofs.firstLeafSiblings.length != _traceDepth(claim.stepCount)
-                || MemoryMerkle.rootFromLeaf(initialMemory, 0, proofs.firstLeafSiblings)
+                || Merkle.rootFromPath(initialMemory, 0, proofs.firstLeafSiblings)
                     != claim.traceRoot
         ) revert WrongInitialState(initialMemory, claim.traceRoot);
     }

@@ -53,8 +53,9 @@ struct Step {
 }
 
 /// @title MachineState
-/// @notice Labelled hashes of the machine ("Machine:", "Value:", "Frame:", "Globals:") and the
-///         proven value stack.
+/// @notice Labelled hashes of the machine ("Machine:", "Value:", "Frame:", "Globals:"), the
+///         states at a layer step's two ends, and the proven value stack. Rust twins: the
+///         hashes and `StateFields` (`hash`, `boundary`, `step_end`) in machine/src/hash.rs.
 library MachineState {
     /// @notice Status of a running machine.
     uint8 internal constant STATUS_RUNNING = 0;
@@ -63,6 +64,10 @@ library MachineState {
     /// @notice Status of a machine whose step has ended: `StepEnd` was executed (final; the
     ///         state after a layer step, whose next step starts from a fresh boundary state).
     uint8 internal constant STATUS_STEP_END = 2;
+    /// @notice pc of `Call step`, where a step starts.
+    uint32 internal constant STEP_START_PC = 0;
+    /// @notice pc of `StepEnd`, where a step's end state stays.
+    uint32 internal constant STEP_END_PC = 1;
 
     /// @notice Whether a machine of this status never changes again (trapped or step ended).
     function isFinal(uint8 status) internal pure returns (bool) {
@@ -85,6 +90,53 @@ library MachineState {
                 m.memoryRoot
             )
         );
+    }
+
+    /// @notice The state where a layer step starts from memory root `memoryRoot`
+    ///         (docs/architecture.md, "Step-boundary hash"): status 0 at pc 0 (`Call step`),
+    ///         empty stacks, no frames, no locals, the program's initial globals.
+    function boundary(bytes32 initialGlobalsHash, bytes32 memoryRoot)
+        internal
+        pure
+        returns (Machine memory m)
+    {
+        m.status = STATUS_RUNNING;
+        m.pc = STEP_START_PC;
+        m.globalsHash = initialGlobalsHash;
+        m.memoryRoot = memoryRoot;
+    }
+
+    /// @notice The end state of a layer step that left memory root `memoryRoot`: the boundary
+    ///         state with status 2 (step ended) at pc 1 (`StepEnd`), a fixed point.
+    function stepEnd(bytes32 initialGlobalsHash, bytes32 memoryRoot)
+        internal
+        pure
+        returns (Machine memory m)
+    {
+        m = boundary(initialGlobalsHash, memoryRoot);
+        m.status = STATUS_STEP_END;
+        m.pc = STEP_END_PC;
+    }
+
+    /// @notice `hash(boundary(...))`, the machine hash where a step starts (Rust:
+    ///         `Program::boundary_hash`). The layer trace commits to memory roots only; levels 1
+    ///         and 2 of the dispute game meet at this hash and `stepEndHash`.
+    function boundaryHash(bytes32 initialGlobalsHash, bytes32 memoryRoot)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return hash(boundary(initialGlobalsHash, memoryRoot));
+    }
+
+    /// @notice `hash(stepEnd(...))`, the machine hash where a step ends (Rust:
+    ///         `Program::step_end_hash`).
+    function stepEndHash(bytes32 initialGlobalsHash, bytes32 memoryRoot)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return hash(stepEnd(initialGlobalsHash, memoryRoot));
     }
 
     /// @notice Reads the pre-state fields in machine-hash order.

@@ -3,7 +3,7 @@ pragma solidity ^0.8.30;
 
 import {IOneStepProver} from "../interfaces/IOneStepProver.sol";
 import {Machine, MachineState, Step} from "./MachineState.sol";
-import {Merkle} from "./Merkle.sol";
+import {Merkle} from "../lib/Merkle.sol";
 import {Opcodes} from "./Opcodes.sol";
 import {ProofReader} from "./ProofReader.sol";
 import {OspControl} from "./OspControl.sol";
@@ -86,8 +86,10 @@ contract OneStepProver is IOneStepProver {
         }
 
         // 5. The class prover.
-        if (Opcodes.isNumeric(opcode) || opcode == Opcodes.I32_CONST || opcode == Opcodes.I64_CONST)
-        {
+        if (
+            Opcodes.isNumeric(opcode) || opcode == Opcodes.I32_CONST || opcode == Opcodes.I64_CONST
+                || opcode == Opcodes.DROP || opcode == Opcodes.SELECT
+        ) {
             OspMath.executeMath(s, pre, opcode, imm);
         } else if (opcode >= Opcodes.LOCAL_GET && opcode <= Opcodes.GLOBAL_SET) {
             OspVariables.executeVariables(s, pre, opcode, imm, proof);
@@ -185,13 +187,13 @@ contract OneStepProver is IOneStepProver {
         (imm, offset) = ProofReader.readU64(proof, offset);
         uint8 d;
         (d, offset) = ProofReader.readU8(proof, offset);
+        (bytes32[] calldata siblings, uint256 next) = ProofReader.readHashes(proof, offset, d);
         bytes32 leaf = keccak256(abi.encodePacked("Instruction:", opcode, imm));
-        bytes32 codeRoot;
-        (codeRoot, offset) = Merkle.rootFromPath(proof, offset, leaf, pc, d);
+        bytes32 codeRoot = Merkle.rootFromPath(leaf, pc, siblings);
         if (pc >> d != 0) revert BadCodeProof();
         if (keccak256(abi.encodePacked("Program:", d, codeRoot)) != programRoot) {
             revert BadCodeProof();
         }
-        return (opcode, imm, offset);
+        return (opcode, imm, next);
     }
 }

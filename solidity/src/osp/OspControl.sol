@@ -2,20 +2,19 @@
 pragma solidity ^0.8.30;
 
 import {Machine, MachineState, Step, ValueStack} from "./MachineState.sol";
-import {Merkle} from "./Merkle.sol";
+import {Merkle} from "../lib/Merkle.sol";
 import {ProofReader} from "./ProofReader.sol";
 import {BadFrameProof, BadImmediate, UnsupportedOpcode} from "./OspErrors.sol";
 import {Opcodes} from "./Opcodes.sol";
 
 /// @title OspControl
 /// @notice Control instructions (docs/architecture.md, "Semantics of the non-wasm
-///         instructions"): unreachable, Call, Return, jumps, branches, branch tables, StepEnd,
-///         plus the stack instructions drop and select.
+///         instructions"): unreachable, Call, Return, jumps, branches, branch tables, StepEnd.
 library OspControl {
     using MachineState for ValueStack;
 
-    /// @notice Executes a control or stack instruction; `entryImm` is the immediate of the
-    ///         `TableEntry` selected by a `BranchTable`.
+    /// @notice Executes a control instruction; `entryImm` is the immediate of the `TableEntry`
+    ///         selected by a `BranchTable`.
     function executeControl(
         Step memory s,
         Machine memory pre,
@@ -47,13 +46,6 @@ library OspControl {
             // The step has ended: a fixed point, everything else (pc included) unchanged.
             s.post.status = MachineState.STATUS_STEP_END;
             s.post.pc = pre.pc;
-        } else if (opcode == Opcodes.DROP) {
-            // `drop` discards its operand.
-            // slither-disable-next-line unused-return
-            s.stack.pop();
-            s.post.pc = MachineState.nextPc(pre);
-        } else if (opcode == Opcodes.SELECT) {
-            executeSelect(s, pre);
         } else {
             revert UnsupportedOpcode(opcode);
         }
@@ -79,15 +71,6 @@ library OspControl {
         }
     }
 
-    /// @notice `select`: pop c, b, a; push c != 0 ? a : b.
-    function executeSelect(Step memory s, Machine memory pre) internal pure {
-        uint64 c = s.stack.pop();
-        uint64 b = s.stack.pop();
-        uint64 a = s.stack.pop();
-        s.stack.push(c != 0 ? a : b);
-        s.post.pc = MachineState.nextPc(pre);
-    }
-
     /// @notice `Call{target, params, depth}`: save the current frame, start a frame whose locals
     ///         tree holds the popped parameters then zeros, pc = target.
     function executeCall(Step memory s, Machine memory pre, uint64 imm) internal pure {
@@ -106,25 +89,8 @@ library OspControl {
             MachineState.framePush(pre.frames, pre.returnPc, pre.localsDepth, pre.localsRoot);
         s.post.returnPc = MachineState.nextPc(pre);
         s.post.localsDepth = depth;
-        s.post.localsRoot = localsRoot(level, depth);
+        s.post.localsRoot = Merkle.leavesRoot(level, depth);
         s.post.pc = uint32(imm);
-    }
-
-    /// @notice The root of a depth-`depth` locals tree holding `leaves` then zeros (computed
-    ///         sparsely: one zero subtree per level past the last parameter).
-    function localsRoot(bytes32[] memory leaves, uint256 depth) internal pure returns (bytes32) {
-        uint256 n = leaves.length;
-        bytes32 zero = bytes32(0);
-        for (uint256 l = 0; l < depth; l++) {
-            uint256 m = (n + 1) / 2;
-            for (uint256 i = 0; i < m; i++) {
-                bytes32 right = 2 * i + 1 < n ? leaves[2 * i + 1] : zero;
-                leaves[i] = Merkle.node(leaves[2 * i], right);
-            }
-            n = m;
-            zero = Merkle.node(zero, zero);
-        }
-        return n == 0 ? zero : leaves[0];
     }
 
     /// @notice `Return{keep, drop}`: as a branch for the stack, pc = returnPc, and the current

@@ -5,13 +5,14 @@ import {Machine, MachineState, Step, ValueStack} from "./MachineState.sol";
 import {Opcodes} from "./Opcodes.sol";
 
 /// @title OspMath
-/// @notice Constants and the integer numeric instructions with wasm's exact rules: i32 operands
-///         are read from the low 32 bits, i32 results are zero-extended, shifts and rotates count
-///         modulo the width, division by zero and signed `div_s` overflow trap.
+/// @notice Constants, the stack instructions drop and select, and the integer numeric
+///         instructions with wasm's exact rules: i32 operands are read from the low 32 bits, i32
+///         results are zero-extended, shifts and rotates count modulo the width, division by
+///         zero and signed `div_s` overflow trap.
 library OspMath {
     using MachineState for ValueStack;
 
-    /// @notice Executes `i32.const`, `i64.const` or a numeric instruction.
+    /// @notice Executes `i32.const`, `i64.const`, `drop`, `select` or a numeric instruction.
     function executeMath(Step memory s, Machine memory pre, uint16 opcode, uint64 imm)
         internal
         pure
@@ -19,6 +20,12 @@ library OspMath {
         s.post.pc = MachineState.nextPc(pre);
         if (opcode == Opcodes.I32_CONST || opcode == Opcodes.I64_CONST) {
             s.stack.push(imm);
+        } else if (opcode == Opcodes.DROP) {
+            // `drop` discards its operand.
+            // slither-disable-next-line unused-return
+            s.stack.pop();
+        } else if (opcode == Opcodes.SELECT) {
+            executeSelect(s);
         } else if (Opcodes.isUnary(opcode)) {
             s.stack.push(executeUnary(opcode, s.stack.pop()));
         } else {
@@ -30,6 +37,14 @@ library OspMath {
             if (trap) s.trapped = true;
             else s.stack.push(r);
         }
+    }
+
+    /// @notice `select`: pop c, b, a; push c != 0 ? a : b.
+    function executeSelect(Step memory s) internal pure {
+        uint64 c = s.stack.pop();
+        uint64 b = s.stack.pop();
+        uint64 a = s.stack.pop();
+        s.stack.push(c != 0 ? a : b);
     }
 
     /// @notice A unary opcode applied to `a`.

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {Machine, MachineState, Step, ValueStack} from "./MachineState.sol";
-import {Merkle} from "./Merkle.sol";
+import {Merkle} from "../lib/Merkle.sol";
 import {Opcodes} from "./Opcodes.sol";
 import {ProofReader} from "./ProofReader.sol";
 import {BadMemoryProof} from "./OspErrors.sol";
@@ -39,9 +39,10 @@ library OspMemory {
         returns (bytes32 leaf)
     {
         (leaf, s.offset) = ProofReader.readBytes32(proof, s.offset);
-        bytes32 computed;
-        (computed, s.offset) = Merkle.rootFromPath(proof, s.offset, leaf, index, s.memoryLog2 - 5);
-        if (computed != root) revert BadMemoryProof();
+        (bytes32[] calldata siblings, uint256 next) =
+            ProofReader.readHashes(proof, s.offset, s.memoryLog2 - 5);
+        s.offset = next;
+        if (Merkle.rootFromPath(leaf, index, siblings) != root) revert BadMemoryProof();
     }
 
     /// @notice Reads a leaf and skips its path (checked later by `updateLeaf`); returns the leaf

@@ -2,7 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {Machine, MachineState, Step, ValueStack} from "./MachineState.sol";
-import {Merkle} from "./Merkle.sol";
+import {Merkle} from "../lib/Merkle.sol";
 import {Opcodes} from "./Opcodes.sol";
 import {ProofReader} from "./ProofReader.sol";
 import {BadGlobals, BadImmediate, BadLocalsProof} from "./OspErrors.sol";
@@ -37,10 +37,9 @@ library OspVariables {
         uint64 value;
         (value, s.offset) = ProofReader.readU64(proof, s.offset);
         uint256 depth = pre.localsDepth;
-        uint256 pathStart = s.offset;
-        bytes32 oldRoot;
-        (oldRoot, s.offset) =
-            Merkle.rootFromPath(proof, pathStart, bytes32(uint256(value)), imm, depth);
+        (bytes32[] calldata siblings, uint256 next) = ProofReader.readHashes(proof, s.offset, depth);
+        s.offset = next;
+        bytes32 oldRoot = Merkle.rootFromPath(bytes32(uint256(value)), imm, siblings);
         if (depth >= 64 || imm >> depth != 0) revert BadImmediate(opcode);
         if (oldRoot != pre.localsRoot) revert BadLocalsProof();
         uint64 newValue;
@@ -52,10 +51,8 @@ library OspVariables {
         } else {
             newValue = s.stack.peek(0);
         }
-        // The same path again with the new value: the cursor already moved past it above.
-        // slither-disable-next-line unused-return
-        (s.post.localsRoot,) =
-            Merkle.rootFromPath(proof, pathStart, bytes32(uint256(newValue)), imm, depth);
+        // The same path with the new value.
+        s.post.localsRoot = Merkle.rootFromPath(bytes32(uint256(newValue)), imm, siblings);
     }
 
     /// @notice Proof: `uint8 count` and every global as a uint64.

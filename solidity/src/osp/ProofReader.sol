@@ -56,6 +56,21 @@ library ProofReader {
         return (bytes32(v), next);
     }
 
+    /// @notice Reads `n` bytes32 values (a Merkle path, leaf level first) as a calldata array,
+    ///         without copying them (Rust: `Reader::hashes`).
+    function readHashes(bytes calldata proof, uint256 offset, uint256 n)
+        internal
+        pure
+        returns (bytes32[] calldata hashes, uint256 next)
+    {
+        ensure(proof, offset, n * 32);
+        assembly {
+            hashes.offset := add(proof.offset, offset)
+            hashes.length := n
+        }
+        next = offset + n * 32;
+    }
+
     /// @notice Reverts `ProofTooShort` unless `n` more bytes remain after `offset`.
     function ensure(bytes calldata proof, uint256 offset, uint256 n) internal pure {
         if (offset + n > proof.length) revert ProofTooShort();

@@ -33,7 +33,7 @@ contract ToyProver is IOneStepProver {
     }
 }
 
-/// @notice Merkle helpers written independently of src/lib/MemoryMerkle.sol (memory arrays,
+/// @notice Merkle helpers written independently of src/lib/Merkle.sol (memory arrays,
 ///         whole trees), for building fixtures and paths.
 library TestMerkle {
     function hashPair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
