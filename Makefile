@@ -63,8 +63,9 @@ fmt: setup ## format Rust and Solidity sources
 	$(CARGO) fmt --all
 	cd solidity && $(FORGE) fmt
 
-lint: setup ## rustfmt, clippy -D warnings, forge fmt --check, slither (no medium or high finding)
+lint: setup ## rustfmt, clippy -D warnings, the crate map (tools/check-layers), forge fmt --check, slither (no medium or high finding)
 	$(CARGO) fmt --all -- --check
+	tools/check-layers
 	$(CARGO) clippy $(PROFILE) --workspace --all-targets -- -D warnings
 	cd solidity && $(FORGE) fmt --check
 	$(SLITHER_RUN)
@@ -93,8 +94,8 @@ demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 bench: setup model ## benchmarks: protocol gas of a 256-token dispute (synthetic, and real with the daemons on anvil); level-2 interpreter and dissection on a real layer step
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin dispute_bench
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-prover --bin machine_bench
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-prover --bin trace_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-tracer --bin machine_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-tracer --bin trace_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-vm --example engine_bench
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_gas
 

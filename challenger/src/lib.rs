@@ -18,15 +18,18 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use veritrace_contracts::InferenceOracle;
-use veritrace_prover::chain::Chain;
-use veritrace_prover::chain::driver::{self, Progress, Role};
-use veritrace_prover::daemon::{
-    self, CommonConfig, GameOutcome, GameRecord, Models, Shutdown, decode, input_region,
-};
-use veritrace_prover::game::TraceSource;
-use veritrace_prover::metrics::Metrics;
-use veritrace_prover::real_source::Lie;
-use veritrace_prover::store::{Batch, Store};
+use veritrace_node::chain::Chain;
+use veritrace_node::chain::driver::{self, Progress, Role};
+use veritrace_node::config::CommonConfig;
+use veritrace_node::events::{decode, sync_events};
+use veritrace_node::games::{self, GameOutcome, GameRecord};
+use veritrace_node::metrics::Metrics;
+use veritrace_node::models::Models;
+use veritrace_node::service::{self, Round, Shutdown};
+use veritrace_node::store::{Batch, Store};
+use veritrace_protocol::game::TraceSource;
+use veritrace_tracer::run_source::BoundaryEdit;
+use veritrace_vm::io::input_region;
 
 use verify::{BackendKind, Claim, DeviceKind, own_run};
 
@@ -53,9 +56,6 @@ pub struct ChallengerConfig {
     /// with cores to spare).
     #[serde(default = "default_verifiers")]
     pub verifiers: usize,
-    /// Challenge with a forged view of every run (tests and demos only: a lying challenger).
-    #[serde(default)]
-    pub lie_tamper_step: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -139,6 +139,8 @@ struct Shared {
     store: Arc<Store>,
     models: Models,
     config: ChallengerConfig,
+    /// The edit a lying challenger makes to its own runs (none: an honest one).
+    edit: Option<Arc<dyn BoundaryEdit>>,
     sources: Sources,
     in_flight: Arc<Mutex<HashSet<B256>>>,
     bond: U256,
@@ -171,6 +173,19 @@ impl Challenger {
         models: Models,
         config: ChallengerConfig,
     ) -> Result<Self> {
+        Self::with_edit(chain, store, models, config, None).await
+    }
+
+    /// A challenger whose own runs are edited by `edit` at their step boundaries (the lying
+    /// challengers of attack tests; a daemon uses [`Challenger::new`]). A lying challenger
+    /// never confirms with the wasm program: its lie would not confirm.
+    pub async fn with_edit(
+        chain: Chain,
+        store: Store,
+        models: Models,
+        config: ChallengerConfig,
+        edit: Option<Arc<dyn BoundaryEdit>>,
+    ) -> Result<Self> {
         let oracle = chain.oracle();
         let bond = chain
             .read("reading the challenger bond", || async {
@@ -182,9 +197,6 @@ impl Challenger {
                 Ok(oracle.challengeWindow().call().await?)
             })
             .await?;
-        if config.lie_tamper_step.is_some() {
-            tracing::warn!("this challenger LIES on purpose (test/demo mode)");
-        }
         let (jobs, receiver) = mpsc::channel(config.queue.max(1));
         Ok(Self {
             shared: Shared {
@@ -192,6 +204,7 @@ impl Challenger {
                 store: Arc::new(store),
                 models,
                 config,
+                edit,
                 sources: Arc::default(),
                 in_flight: Arc::default(),
                 bond,
@@ -222,7 +235,7 @@ impl Challenger {
             self.shared.config.common.poll_interval(),
             self.shared.chain.retry,
         );
-        daemon::poll_loop("challenger", interval, retry, shutdown, &mut self).await;
+        service::poll_loop("challenger", interval, retry, shutdown, &mut self).await;
         drop(verifiers);
     }
 
@@ -231,7 +244,7 @@ impl Challenger {
         let s = &self.shared;
         let me = s.chain.me;
         let metrics = s.chain.metrics.clone();
-        daemon::sync_events(
+        sync_events(
             &s.chain,
             &s.store,
             s.config.common.start_block,
@@ -317,7 +330,7 @@ impl Challenger {
                     tracing::info!(game = game_id, ?outcome, "dispute over");
                     let metrics = &s.chain.metrics;
                     s.store
-                        .write(|b| daemon::close_game(b, game_id, outcome, metrics))?;
+                        .write(|b| games::close_game(b, game_id, outcome, metrics))?;
                     s.sources.lock().expect("lock").remove(&record.request_id);
                 }
             }
@@ -327,12 +340,6 @@ impl Challenger {
 }
 
 impl Shared {
-    fn lie(&self) -> Option<Lie> {
-        self.config
-            .lie_tamper_step
-            .map(|step| Lie::TamperHidden { step })
-    }
-
     /// Our view of a request's run: cached from verification, or recomputed (after a restart).
     async fn source_for(&self, request_id: B256) -> Result<Arc<dyn TraceSource + Send + Sync>> {
         if let Some(source) = self.sources.lock().expect("lock").get(&request_id) {
@@ -348,9 +355,9 @@ impl Shared {
             .get(&record.model_id)
             .context("model not served")?
             .clone();
-        let (backend, device, lie) = (self.config.backend, self.config.device, self.lie());
+        let (backend, device, edit) = (self.config.backend, self.config.device, self.edit.clone());
         let run = tokio::task::spawn_blocking(move || {
-            own_run(served, &record.input, backend, device, lie)
+            own_run(served, &record.input, backend, device, edit)
         })
         .await??;
         self.sources
@@ -372,7 +379,7 @@ impl Shared {
             .store
             .request(&job.request_id)?
             .context("a queued answer without its request")?;
-        let answer = daemon::answer(&self.chain, job.request_id, job.answer_index).await?;
+        let answer = self.chain.answer(job.request_id, job.answer_index).await?;
         let closes_at = answer.submittedAt + self.window;
         let now = self.chain.head().await?.timestamp;
         if now >= closes_at || answer.rejected {
@@ -396,11 +403,11 @@ impl Shared {
             .get(&record.model_id)
             .context("model not served")?
             .clone();
-        let (backend, device, lie) = (self.config.backend, self.config.device, self.lie());
+        let (backend, device, edit) = (self.config.backend, self.config.device, self.edit.clone());
         let input = record.input.clone();
         let run = {
             let served = served.clone();
-            tokio::task::spawn_blocking(move || own_run(served, &input, backend, device, lie))
+            tokio::task::spawn_blocking(move || own_run(served, &input, backend, device, edit))
                 .await??
         };
         self.chain.metrics.inference_seconds.observe(run.secs);
@@ -429,7 +436,7 @@ impl Shared {
         tracing::warn!(request = %job.request_id, detect_secs = run.secs, window_left = left,
             ours = %B256::from(run.submission.trace.root()), claimed = %B256::from(job.claim.trace_root),
             "answer DIFFERS from our run");
-        if self.config.confirm_with_wasm && self.config.lie_tamper_step.is_none() {
+        if self.config.confirm_with_wasm && self.edit.is_none() {
             let input = record.input.clone();
             let expected = run.submission.trace.root();
             let (confirmed, secs) = tokio::task::spawn_blocking(move || {
@@ -463,7 +470,7 @@ impl Shared {
         {
             Ok(receipt) => receipt,
             Err(error) => {
-                let answer = daemon::answer(&self.chain, job.request_id, job.answer_index).await?;
+                let answer = self.chain.answer(job.request_id, job.answer_index).await?;
                 if answer.rejected || self.chain.head().await?.timestamp >= closes_at {
                     tracing::warn!(request = %job.request_id, "too late to challenge: already rejected or the window closed");
                     return self.set_watch(
@@ -477,7 +484,7 @@ impl Shared {
             }
         };
         let challenged =
-            veritrace_prover::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)?;
+            veritrace_node::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)?;
         let game_id = u64::try_from(challenged.gameId).context("game id past u64")?;
         tracing::warn!(request = %job.request_id, game = game_id, gas = receipt.gas_used, "CHALLENGED");
         self.sources
@@ -564,7 +571,7 @@ fn apply_event(
         {
             return Ok(());
         }
-        if let Ok(input) = input_region(&e.seed, &e.body) {
+        if let Some(input) = input_region(&e.seed, &e.body) {
             batch.put_request(
                 &e.requestId,
                 &RequestRecord {
@@ -590,10 +597,10 @@ fn apply_event(
         }
     } else if let Some(e) = decode::<O::AnswerChallenged>(log) {
         if e.challenger == me {
-            daemon::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
+            games::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
         }
     } else if let Some(e) = decode::<O::DisputeResolved>(log) {
-        daemon::record_resolution(batch, &e, Role::Challenger, metrics)?;
+        games::record_resolution(batch, &e, Role::Challenger, metrics)?;
     } else if let Some(e) = decode::<O::RequestFinalized>(log)
         .map(|e| e.requestId)
         .or_else(|| decode::<O::RequestCancelled>(log).map(|e| e.requestId))
@@ -605,7 +612,7 @@ fn apply_event(
     Ok(())
 }
 
-impl daemon::Round for Challenger {
+impl Round for Challenger {
     async fn round(&mut self) -> Result<()> {
         self.tick().await
     }

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use serde::Deserialize;
-use veritrace_prover::Hash;
-use veritrace_prover::game::TraceSource;
-use veritrace_prover::real_source::{Lie, RunSource};
-use veritrace_prover::submission::{ServedModel, Submission};
+use veritrace_protocol::Hash;
+use veritrace_protocol::game::TraceSource;
+use veritrace_tracer::run_source::{BoundaryEdit, RunSource};
+use veritrace_tracer::submission::{ServedModel, Submission};
 use veritrace_vm::candle_backend::{Candle, Device};
 use veritrace_vm::native::FastNative;
 use veritrace_vm::{Engine, Wasm};
@@ -103,14 +103,27 @@ fn device(kind: DeviceKind) -> Result<Device> {
     }
 }
 
-/// Runs `input` on `backend` (honestly, or with `lie` for a deliberately lying challenger).
+/// Runs `input` on `backend` (honestly, or edited by `edit` for a deliberately lying
+/// challenger).
 pub fn own_run(
     served: Arc<ServedModel>,
     input: &[u8],
     backend: BackendKind,
     device_kind: DeviceKind,
-    lie: Option<Lie>,
+    edit: Option<Arc<dyn BoundaryEdit>>,
 ) -> Result<OwnRun> {
+    fn execute<B: veritrace_vm::Backend + 'static>(
+        served: Arc<ServedModel>,
+        engine: Engine<B>,
+        input: &[u8],
+        edit: Option<Arc<dyn BoundaryEdit>>,
+    ) -> Result<(Submission, Arc<dyn TraceSource + Send + Sync>)> {
+        let (s, src) = match edit {
+            Some(edit) => RunSource::execute_edited(served, engine, input, edit)?,
+            None => RunSource::execute(served, engine, input)?,
+        };
+        Ok((s, Arc::new(src)))
+    }
     let started = Instant::now();
     let memory = served.image.initial_memory();
     let (submission, source): (Submission, Arc<dyn TraceSource + Send + Sync>) = match backend {
@@ -118,18 +131,16 @@ pub fn own_run(
             if device_kind == DeviceKind::Cuda {
                 bail!("the native backend runs on the CPU; use --backend candle for CUDA");
             }
-            let (s, src) = RunSource::execute(
+            execute(
                 served,
                 Engine::with_backend(FastNative::new(memory)),
                 input,
-                lie,
-            )?;
-            (s, Arc::new(src))
+                edit,
+            )?
         }
         BackendKind::Candle => {
             let engine = Engine::with_backend(Candle::with_device(memory, device(device_kind)?)?);
-            let (s, src) = RunSource::execute(served, engine, input, lie)?;
-            (s, Arc::new(src))
+            execute(served, engine, input, edit)?
         }
     };
     Ok(OwnRun {

@@ -31,9 +31,11 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Demo => veritrace_e2e::demo::run(veritrace_e2e::demo::DemoOptions::default())
-            .await
-            .map(|_| ()),
+        Command::Demo => {
+            veritrace_devnet::demo::run(veritrace_devnet::demo::DemoOptions::default())
+                .await
+                .map(|_| ())
+        }
         Command::Generate(args) => generate::run(&args),
     }
 }

@@ -1,15 +1,8 @@
-//! End-to-end harness of veritrace: a real anvil chain, the real contracts, and the demo story
-//! told on top of them.
+//! The end-to-end harness of veritrace: the one-step prover run in revm against the Rust
+//! machine (differential fuzzing, the gas table), the protocol gas scenarios, and a fault
+//! injecting RPC proxy. The local stack itself (anvil, deployment, daemons) is
+//! `veritrace-devnet`; the tests in `tests/` play on it.
 
-pub mod chain;
-pub mod demo;
-pub mod model;
 pub mod osp;
-pub mod paths;
 pub mod protocol_gas;
 pub mod proxy;
-pub mod story;
-pub mod tx;
-pub mod world;
-
-pub use chain::{ChainError, LocalChain};

@@ -15,18 +15,18 @@ use anyhow::{Context, Result, bail, ensure};
 use veritrace_contracts::{
     AnswerStore, InferenceOracle, ModelRegistry, ProtocolParams, deploy_all,
 };
-use veritrace_prover::chain::retry::RetryPolicy;
-use veritrace_prover::chain::{Chain, driver};
-use veritrace_prover::metrics::Metrics;
-use veritrace_prover::{
+use veritrace_devnet::LocalChain;
+use veritrace_devnet::tx::{event, mined};
+use veritrace_machine::hash::zero_hashes;
+use veritrace_node::chain::retry::RetryPolicy;
+use veritrace_node::chain::{Chain, driver};
+use veritrace_node::metrics::Metrics;
+use veritrace_protocol::{
     Hash, answer,
-    commitments::{region_root, root_from_region, zero_root},
     game::{Move, Phase, SourceError, TraceSource, challenger_move, executor_move},
+    region::{region_root, root_from_region},
     trace::LayerTrace,
 };
-
-use crate::LocalChain;
-use crate::tx::{event, mined};
 
 /// The size of the disputed request.
 #[derive(Debug, Clone, Copy)]
@@ -189,7 +189,7 @@ pub async fn run(scenario: Scenario) -> Result<GasReport> {
     let globals: Hash = synthetic("initial globals", 0, 0);
     let in_siblings = siblings("image");
     let image_root = root_from_region(
-        &zero_root((REGION_LOG2 - 5) as u32),
+        &zero_hashes(usize::from(REGION_LOG2 - 5))[usize::from(REGION_LOG2 - 5)],
         INPUT_OFFSET,
         REGION_LOG2,
         &in_siblings,

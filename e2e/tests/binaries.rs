@@ -6,7 +6,7 @@
 //! and a message that says what is wrong (and never shows the key).
 //!
 //! The binaries must be built first, with the same profile as this test:
-//! `cargo build --release -p veritrace-prover -p veritrace-challenger --bins`.
+//! `cargo build --release --workspace --bins` (the CLI too, for the lie-code check).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use veritrace_contracts::ProtocolParams;
-use veritrace_e2e::paths;
-use veritrace_e2e::world::{World, wait_for};
-use veritrace_prover::daemon::CommonConfig;
+use veritrace_devnet::paths;
+use veritrace_devnet::world::{World, wait_for};
+use veritrace_node::config::CommonConfig;
 
 /// Each daemon process loads the real model: one scenario at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -41,7 +41,7 @@ fn binary(name: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{} is missing: build the daemons with the test's profile first, \
-         `cargo build --release -p veritrace-prover -p veritrace-challenger --bins` \
+         `cargo build --release -p veritrace-executor -p veritrace-challenger --bins` \
          (or `cargo test --release --workspace --bins`)",
         path.display()
     );
@@ -191,8 +191,8 @@ fn write_toml(path: &Path, table: &toml::Table) -> String {
 }
 
 /// The real model under its registered name.
-fn served_model() -> veritrace_prover::daemon::ModelConfig {
-    veritrace_prover::daemon::ModelConfig {
+fn served_model() -> veritrace_node::config::ModelConfig {
+    veritrace_node::config::ModelConfig {
         gguf: paths::smollm2_gguf(),
         name: MODEL_NAME.into(),
     }
@@ -532,4 +532,26 @@ async fn bad_configuration_is_refused_clearly() {
         !config.state.exists(),
         "no state database is created for a refused model"
     );
+}
+
+/// The daemon binaries link no dishonest party: none of the lies' strings is in them, while the
+/// CLI (whose demo links `veritrace-adversary`) holds every one, so the search can see them.
+#[test]
+fn the_daemon_binaries_contain_no_lie_code() {
+    let markers = ["LIES on purpose", "bad dissection", "padding bait"];
+    let holds = |name: &str| -> Vec<bool> {
+        let bytes = std::fs::read(binary(name)).expect("reading a binary");
+        markers
+            .iter()
+            .map(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()))
+            .collect()
+    };
+    assert_eq!(
+        holds("veritrace"),
+        [true; 3],
+        "the demo's binary tells lies"
+    );
+    for daemon in ["veritrace-executor", "veritrace-challenger"] {
+        assert_eq!(holds(daemon), [false; 3], "{daemon} holds lie code");
+    }
 }

@@ -9,13 +9,14 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
+use veritrace_adversary::{Cheat, Cheater, Lie, MemoryLie};
 use veritrace_challenger::ChallengerConfig;
 use veritrace_challenger::verify::{BackendKind, DeviceKind};
 use veritrace_contracts::{InferenceOracle, ProtocolParams};
+use veritrace_devnet::world::{Running, World, game_of, smollm2, wait_for};
 use veritrace_e2e::proxy::FlakyProxy;
-use veritrace_e2e::world::{Running, World, game_of, wait_for};
-use veritrace_prover::chain::driver::Role;
-use veritrace_prover::executor::{Cheat, ExecutorConfig};
+use veritrace_executor::ExecutorConfig;
+use veritrace_node::chain::driver::Role;
 
 /// The real model and two daemons per scenario fill the machine: one scenario at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -28,13 +29,10 @@ const TOKENS: u32 = 3;
 const DECODE_LAYER_STEP: u64 = 35;
 const LIMIT: Duration = Duration::from_secs(240);
 
-fn executor_config(world: &World, name: &str, cheat: Option<Cheat>) -> ExecutorConfig {
+fn executor_config(world: &World, name: &str) -> ExecutorConfig {
     ExecutorConfig {
         common: world.config(1, name).unwrap(),
         finalize: true,
-        cheat,
-        bad_dissection: false,
-        go_silent: false,
         min_fee_wei: 0,
         game_gas_reserve: 4_000_000,
     }
@@ -48,16 +46,33 @@ fn challenger_config(world: &World, account: usize, name: &str) -> ChallengerCon
         confirm_with_wasm: true,
         queue: 4,
         verifiers: 1,
-        lie_tamper_step: None,
     }
 }
 
+/// Starts a cheating executor (account 1) named `name`.
+async fn cheater(world: &World, name: &str, cheater: Cheater) -> Running {
+    world
+        .executor_with(executor_config(world, name), cheater.into_runner())
+        .await
+        .unwrap()
+}
+
 /// Waits until `request`'s answer was rejected (the executor lost a game) and returns the game.
-/// A challenger that disputes every answer with a forged trace (a tampered decode layer step).
-fn lying_challenger_config(world: &World) -> ChallengerConfig {
-    let mut config = challenger_config(world, 2, "liar");
-    config.lie_tamper_step = Some(DECODE_LAYER_STEP);
-    config
+/// Starts a challenger (account 2) that disputes every answer with a forged trace (a tampered
+/// decode layer step).
+async fn lying_challenger(world: &World) -> Running {
+    let (_, served, _) = smollm2().unwrap();
+    let lie = MemoryLie::new(
+        Lie::TamperHidden {
+            step: DECODE_LAYER_STEP,
+        },
+        served.image.layout,
+    )
+    .unwrap();
+    world
+        .challenger_with(challenger_config(world, 2, "liar"), Some(lie))
+        .await
+        .unwrap()
 }
 
 /// Waits for the answer to `request` to be challenged; returns the game.
@@ -133,10 +148,10 @@ async fn stop_all(daemons: Vec<Running>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_honest_answer_is_verified_finalized_and_delivered() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let executor = world
-        .executor(executor_config(&world, "executor", None))
+        .executor(executor_config(&world, "executor"))
         .await
         .unwrap();
     let challenger = world
@@ -189,7 +204,7 @@ async fn an_honest_answer_is_verified_finalized_and_delivered() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_cheating_executor_is_caught_and_slashed() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let challenger = world
         .challenger(challenger_config(&world, 2, "challenger"))
@@ -234,9 +249,11 @@ async fn every_cheating_executor_is_caught_and_slashed() {
     let bond = world.params.executor_bond;
     let mut expected_credit = U256::ZERO;
     for (i, (what, cheat, bad_dissection)) in cheats.into_iter().enumerate() {
-        let mut config = executor_config(&world, &format!("cheater-{i}"), Some(cheat));
-        config.bad_dissection = bad_dissection;
-        let cheater = world.executor(config).await.unwrap();
+        let mut runner = Cheater::new(cheat);
+        if bad_dissection {
+            runner = runner.with_bad_dissection();
+        }
+        let cheater = cheater(&world, &format!("cheater-{i}"), runner).await;
         let request = world.ask(QUESTION, TOKENS, 10 + i as u8).await.unwrap();
         let game = rejected(&world, request).await;
         let (executor_won, moot) = resolution(&world, game).await;
@@ -267,17 +284,17 @@ async fn every_cheating_executor_is_caught_and_slashed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_silent_executor_loses_on_time() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
-    let mut config = executor_config(
+    let executor = cheater(
         &world,
         "silent",
-        Some(Cheat::WrongText {
+        Cheater::new(Cheat::WrongText {
             text: "Lyon.".into(),
-        }),
-    );
-    config.go_silent = true;
-    let executor = world.executor(config).await.unwrap();
+        })
+        .silent(),
+    )
+    .await;
     let challenger = world
         .challenger(challenger_config(&world, 2, "challenger"))
         .await
@@ -305,16 +322,13 @@ async fn a_silent_executor_loses_on_time() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lying_challenger_loses_its_bond_to_the_honest_executor() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let executor = world
-        .executor(executor_config(&world, "executor", None))
+        .executor(executor_config(&world, "executor"))
         .await
         .unwrap();
-    let liar = world
-        .challenger(lying_challenger_config(&world))
-        .await
-        .unwrap();
+    let liar = lying_challenger(&world).await;
     let request = world.ask(QUESTION, TOKENS, 3).await.unwrap();
     let game = challenged(&world, request).await;
     wait_for("the game to end", LIMIT, || async {
@@ -348,21 +362,19 @@ async fn a_lying_challenger_loses_its_bond_to_the_honest_executor() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let proxy = FlakyProxy::start(format!("127.0.0.1:{}", world.chain.port()).parse().unwrap())
         .await
         .unwrap();
-    let cheater = world
-        .executor(executor_config(
-            &world,
-            "cheater",
-            Some(Cheat::TamperHidden {
-                step: DECODE_LAYER_STEP,
-            }),
-        ))
-        .await
-        .unwrap();
+    let cheater = cheater(
+        &world,
+        "cheater",
+        Cheater::new(Cheat::TamperHidden {
+            step: DECODE_LAYER_STEP,
+        }),
+    )
+    .await;
     let mut config = challenger_config(&world, 2, "challenger");
     config.common.rpc_url = proxy.url();
     let challenger = world.challenger(config.clone()).await.unwrap();
@@ -390,14 +402,11 @@ async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_killed_mid_dispute_restarts_and_defends_its_answer() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
-    let config = executor_config(&world, "executor", None);
+    let config = executor_config(&world, "executor");
     let executor = world.executor(config.clone()).await.unwrap();
-    let liar = world
-        .challenger(lying_challenger_config(&world))
-        .await
-        .unwrap();
+    let liar = lying_challenger(&world).await;
     let request = world.ask(QUESTION, TOKENS, 5).await.unwrap();
     let game = challenged(&world, request).await;
     first_move(&world, game, Role::Executor).await;
@@ -427,10 +436,10 @@ async fn an_executor_killed_mid_dispute_restarts_and_defends_its_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed_windows() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let executor = world
-        .executor(executor_config(&world, "executor", None))
+        .executor(executor_config(&world, "executor"))
         .await
         .unwrap();
     let mut requests = Vec::new();
@@ -488,16 +497,13 @@ async fn the_challenger_drains_a_stream_through_a_small_queue_and_reports_missed
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trace_with_a_made_up_padding_leaf_is_refused_at_submit() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let challenger = world
         .challenger(challenger_config(&world, 2, "challenger"))
         .await
         .unwrap();
-    let cheater = world
-        .executor(executor_config(&world, "padder", Some(Cheat::PaddedTree)))
-        .await
-        .unwrap();
+    let cheater = cheater(&world, "padder", Cheater::new(Cheat::PaddedTree)).await;
     let request = world.ask(QUESTION, TOKENS, 41).await.unwrap();
     // Each try commits (which goes in) and then submits (which is refused): a second commitment
     // means the first answer was refused.
@@ -522,7 +528,7 @@ async fn a_trace_with_a_made_up_padding_leaf_is_refused_at_submit() {
     assert_eq!(cheater.metrics.processed.get(), 0, "no answer went in");
     cheater.stop().await;
     let executor = world
-        .executor(executor_config(&world, "executor", None))
+        .executor(executor_config(&world, "executor"))
         .await
         .unwrap();
     wait_for(
@@ -547,9 +553,9 @@ async fn a_trace_with_a_made_up_padding_leaf_is_refused_at_submit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_executor_below_its_balance_reserve_answers_nothing_until_it_can_afford_it() {
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
-    let mut config = executor_config(&world, "executor", None);
+    let mut config = executor_config(&world, "executor");
     // 10^19 gas per game: far beyond anvil's 10,000 ETH at any gas price above 1,000 wei.
     config.game_gas_reserve = 10_000_000_000_000_000_000;
     let executor = world.executor(config).await.unwrap();
@@ -574,7 +580,7 @@ async fn an_executor_below_its_balance_reserve_answers_nothing_until_it_can_affo
     executor.stop().await;
 
     let executor = world
-        .executor(executor_config(&world, "executor", None))
+        .executor(executor_config(&world, "executor"))
         .await
         .unwrap();
     wait_for("the answer", LIMIT, || async {
@@ -610,18 +616,18 @@ fn child_toward(target: u64, index: u64, height: u8, levels: u8) -> usize {
 async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_executor_lose() {
     use alloy::providers::Provider;
     use alloy::signers::local::PrivateKeySigner;
-    use veritrace_e2e::tx::mined;
-    use veritrace_prover::chain::Chain;
-    use veritrace_prover::chain::driver::{posted_hashes, read_game};
-    use veritrace_prover::chain::retry::RetryPolicy;
-    use veritrace_prover::game::Phase;
-    use veritrace_prover::metrics::Metrics;
+    use veritrace_devnet::tx::mined;
+    use veritrace_node::chain::Chain;
+    use veritrace_node::chain::driver::{posted_hashes, read_game};
+    use veritrace_node::chain::retry::RetryPolicy;
+    use veritrace_node::metrics::Metrics;
+    use veritrace_protocol::game::Phase;
 
     const SYBILS: usize = 50;
     let _serial = SERIAL.lock().await;
-    veritrace_e2e::world::init_logs();
+    veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
-    let mut config = executor_config(&world, "executor", None);
+    let mut config = executor_config(&world, "executor");
     config.min_fee_wei = 1_000_000_000_000_000; // 0.001 ETH; the consumer pays 0.01
     let executor = world.executor(config).await.unwrap();
     let request = world.ask(QUESTION, TOKENS, 21).await.unwrap();
@@ -674,7 +680,7 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
             )
             .await
             .unwrap();
-        let id = veritrace_prover::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)
+        let id = veritrace_node::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)
             .unwrap()
             .gameId;
         let sybil = Sybil {
@@ -699,7 +705,7 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
         .await
         .unwrap();
         flood.push(
-            veritrace_prover::chain::event::<InferenceOracle::InferenceRequested>(&receipt)
+            veritrace_node::chain::event::<InferenceOracle::InferenceRequested>(&receipt)
                 .unwrap()
                 .requestId,
         );
@@ -711,7 +717,7 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
         let mut picks = 0;
         loop {
             let g = read_game(party, *id).await.unwrap();
-            if g.is_over() {
+            if g.view.is_over() {
                 assert!(
                     g.executor_won && !g.cancelled,
                     "game {id}: the honest executor must win"
@@ -719,14 +725,14 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
                 break;
             }
             assert!(
-                !g.is_queued(),
+                !g.view.is_queued(),
                 "game {id} must have started: the one before it ended"
             );
             // Later games wait without a clock.
             if let Some((later, _, _)) = sybils.get(n + 1) {
-                assert!(read_game(party, *later).await.unwrap().is_queued());
+                assert!(read_game(party, *later).await.unwrap().view.is_queued());
             }
-            if g.is_turn_of(Role::Challenger) {
+            if g.view.is_turn_of(Role::Challenger) {
                 let view = g.view;
                 if view.phase == Phase::TracePick && picks < sybil.picks {
                     let nodes = posted_hashes(party, *id).await.unwrap();
@@ -757,7 +763,7 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
                 // Silent: its clock runs out and the executor daemon claims the game.
                 world.advance(world.params.clock_budget + 1).await.unwrap();
                 wait_for("the executor to claim the timeout", LIMIT, || async {
-                    Ok(read_game(party, *id).await?.is_over().then_some(()))
+                    Ok(read_game(party, *id).await?.view.is_over().then_some(()))
                 })
                 .await
                 .unwrap();

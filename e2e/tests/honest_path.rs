@@ -8,10 +8,10 @@ use alloy::primitives::{B256, Bytes, U256};
 use veritrace_contracts::{
     AnswerStore, InferenceOracle, ModelRegistry, ProtocolParams, deploy_all, deploy_prover,
 };
-use veritrace_e2e::model::registered_model;
-use veritrace_e2e::tx::{advance_time, event, mined};
-use veritrace_e2e::{LocalChain, paths};
-use veritrace_prover::answer;
+use veritrace_devnet::tx::{advance_time, event, mined};
+use veritrace_devnet::{LocalChain, paths};
+use veritrace_protocol::answer;
+use veritrace_tracer::registration::registered_model;
 use veritrace_vm::native::FastNative;
 use veritrace_vm::tokenizer::{Tokenizer, chatml};
 use veritrace_vm::{Engine, Request};

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use veritrace_contracts::DisputeGame;
-use veritrace_e2e::LocalChain;
-use veritrace_prover::chain::Chain;
-use veritrace_prover::chain::retry::RetryPolicy;
-use veritrace_prover::metrics::Metrics;
+use veritrace_devnet::LocalChain;
+use veritrace_node::chain::Chain;
+use veritrace_node::chain::retry::RetryPolicy;
+use veritrace_node::metrics::Metrics;
 
 #[tokio::test]
 async fn a_send_that_reverts_before_broadcast_leaves_no_nonce_gap() {

@@ -1,12 +1,12 @@
-//! The Rust mirror of the dispute game's arithmetic (`veritrace_prover::{trace, dissection}`)
+//! The Rust mirror of the dispute game's arithmetic (`veritrace_protocol::{trace, dissection}`)
 //! against the deployed contracts on anvil: constants, trace depths, dissection points and
-//! answer commitments (`veritrace_prover::answer`).
+//! answer commitments (`veritrace_protocol::answer`).
 
 use alloy::primitives::{Address, B256, Bytes};
 use veritrace_contracts::{DisputeGame, InferenceOracle};
-use veritrace_e2e::LocalChain;
-use veritrace_prover::answer::answer_commitment;
-use veritrace_prover::{dissection, trace};
+use veritrace_devnet::LocalChain;
+use veritrace_protocol::answer::answer_commitment;
+use veritrace_protocol::{dissection, trace};
 
 #[tokio::test]
 async fn rust_mirror_matches_the_contracts() {

@@ -7,7 +7,8 @@ use alloy::primitives::Address;
 use alloy::primitives::keccak256;
 use alloy::providers::Provider;
 use veritrace_contracts::{DisputeGame, ModelRegistry, ProtocolParams, deploy_all, deploy_prover};
-use veritrace_e2e::{LocalChain, model::registered_model, paths};
+use veritrace_devnet::{LocalChain, paths};
+use veritrace_tracer::registration::registered_model;
 
 fn spec(name: &str) -> ModelRegistry::ModelSpec {
     ModelRegistry::ModelSpec {

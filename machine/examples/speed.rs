@@ -80,7 +80,7 @@ fn main() {
     // Level 2: a 32-ary dissection of the whole layer step down to one instruction, answering
     // each round from checkpoints, then the one-step proof.
     let t = Instant::now();
-    let mut trace = veritrace_machine::LayerTrace::record(start_state.clone(), (n / 4).max(1));
+    let mut trace = veritrace_machine::StepTrace::record(start_state.clone(), (n / 4).max(1));
     let recorded = t.elapsed().as_secs_f64();
     let (mut lo, mut hi) = (0u64, trace.len());
     let mut rounds = 0;

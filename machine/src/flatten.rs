@@ -6,11 +6,19 @@ use wasmparser::{BlockType, FunctionBody, Operator, ValType};
 use crate::error::ValidationError;
 use crate::opcode::{self as op, BranchImm, CallImm, Instruction, MAX_DROP};
 use crate::ops::{memory_opcode, numeric_arity, numeric_opcode};
-use crate::program::Program;
 use crate::validate::Module;
 
-/// Flattens every function body of a validated module into one program.
-pub fn flatten(module: &Module<'_>) -> Result<Program, ValidationError> {
+/// A module's functions as one flat code, with what a [`crate::Program`] is built from.
+#[derive(Debug)]
+pub(crate) struct FlatCode {
+    /// The flat code: `Call step` at pc 0, `StepEnd` at pc 1, then every function body.
+    pub(crate) code: Vec<Instruction>,
+    /// The pc of each function's first instruction.
+    pub(crate) function_pcs: Vec<u32>,
+}
+
+/// Flattens every function body of a validated module into one flat code.
+pub(crate) fn flatten(module: &Module<'_>) -> Result<FlatCode, ValidationError> {
     let mut code = vec![
         Instruction::new(op::CALL, 0),
         Instruction::new(op::STEP_END, 0),
@@ -32,13 +40,7 @@ pub fn flatten(module: &Module<'_>) -> Result<Program, ValidationError> {
         };
         code[at].imm = imm.pack();
     }
-    Ok(Program::new(
-        code,
-        module.globals.clone(),
-        module.data.clone(),
-        module.memory_log2,
-        function_pcs,
-    ))
+    Ok(FlatCode { code, function_pcs })
 }
 
 fn pc_of(len: usize, function: u32) -> Result<u32, ValidationError> {

@@ -142,6 +142,21 @@ pub fn zero_hashes(n: usize) -> Vec<Hash> {
     z
 }
 
+/// The root of a depth-`depth` tree holding `leaves` at its start and zeros after them
+/// (`Merkle.leavesRoot`): only the given leaves are hashed, the zero subtrees come from
+/// [`zero_hashes`]. The caller guarantees `leaves.len() <= 2^depth`.
+pub fn leaves_root(mut leaves: Vec<Hash>, depth: usize) -> Hash {
+    let mut zero = ZERO;
+    for _ in 0..depth {
+        leaves = leaves
+            .chunks(2)
+            .map(|pair| node(&pair[0], pair.get(1).unwrap_or(&zero)))
+            .collect();
+        zero = node(&zero, &zero);
+    }
+    leaves.first().copied().unwrap_or(zero)
+}
+
 /// The root reached from a 32-byte `leaf` at `index` through `siblings` (leaf level first).
 pub fn root_from_path(leaf: &Hash, index: u64, siblings: &[Hash]) -> Hash {
     let mut h = *leaf;
@@ -172,6 +187,19 @@ mod tests {
         assert_eq!(hex::encode(keccak(&[])), empty);
         let abc = "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45";
         assert_eq!(hex::encode(keccak(&[b"a", b"bc"])), abc);
+    }
+
+    #[test]
+    fn leaves_root_pads_with_zero_subtrees() {
+        let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        let z = zero_hashes(2);
+        assert_eq!(leaves_root(vec![], 2), z[2]);
+        assert_eq!(leaves_root(vec![a], 0), a);
+        assert_eq!(
+            leaves_root(vec![a, b, c], 2),
+            node(&node(&a, &b), &node(&c, &ZERO))
+        );
+        assert_eq!(leaves_root(vec![a], 2), node(&node(&a, &ZERO), &z[1]));
     }
 
     #[test]

@@ -23,15 +23,15 @@ mod state;
 pub mod testkit;
 mod trace;
 mod validate;
+#[cfg(feature = "testkit")]
 pub mod vectors;
 
 pub use error::ValidationError;
-pub use flatten::flatten;
 pub use interp::StepOutcome;
 pub use memory::MemoryTree;
 pub use program::Program;
 pub use proof::{ProofError, verify_step};
 pub use semantics::Trap;
 pub use state::Machine;
-pub use trace::LayerTrace;
+pub use trace::StepTrace;
 pub use validate::{DataSegment, Module, validate};

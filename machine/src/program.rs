@@ -28,7 +28,15 @@ struct Inner {
 impl Program {
     /// Validates and flattens a wasm module.
     pub fn from_wasm(wasm: &[u8]) -> Result<Self, ValidationError> {
-        crate::flatten::flatten(&crate::validate::validate(wasm)?)
+        let module = crate::validate::validate(wasm)?;
+        let flat = crate::flatten::flatten(&module)?;
+        Ok(Self::new(
+            flat.code,
+            module.globals.clone(),
+            module.data.clone(),
+            module.memory_log2,
+            flat.function_pcs,
+        ))
     }
 
     /// A program from flat code directly, without validation (for tests and fuzzing of the

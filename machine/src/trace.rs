@@ -3,8 +3,8 @@
 //! from its start each time.
 //!
 //! Snapshots are full machine clones (memory and its tree included). For a large memory keep
-//! few: record with a coarse interval, then, as the dissection narrows, [`LayerTrace::keep`] a
-//! snapshot at the start of the chosen sub-interval and [`LayerTrace::forget_outside`] the
+//! few: record with a coarse interval, then, as the dissection narrows, [`StepTrace::keep`] a
+//! snapshot at the start of the chosen sub-interval and [`StepTrace::forget_outside`] the
 //! others, so that each round costs one pass over the current interval.
 
 use crate::hash::Hash;
@@ -12,13 +12,13 @@ use crate::state::Machine;
 
 /// One layer step with machine snapshots at chosen instruction counts.
 #[derive(Debug)]
-pub struct LayerTrace {
+pub struct StepTrace {
     /// `(n, machine after n instructions)`, ascending in `n`; always holds `n = 0`.
     snapshots: Vec<(u64, Machine)>,
     length: u64,
 }
 
-impl LayerTrace {
+impl StepTrace {
     /// Runs one layer step from `start` (a boundary state), keeping a snapshot every `interval`
     /// instructions.
     pub fn record(start: Machine, interval: u64) -> Self {

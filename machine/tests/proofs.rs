@@ -142,7 +142,7 @@ fn mutated_proofs_never_prove_the_honest_transition() {
 
 #[test]
 fn layer_trace_hashes_match_a_plain_run() {
-    use veritrace_machine::LayerTrace;
+    use veritrace_machine::StepTrace;
     let (_, wat, _) = common::programs()
         .into_iter()
         .find(|(n, _, _)| *n == "calls")
@@ -158,7 +158,7 @@ fn layer_trace_hashes_match_a_plain_run() {
             break;
         }
     }
-    let trace = LayerTrace::record(start, 100);
+    let trace = StepTrace::record(start, 100);
     assert_eq!(trace.len() as usize, hashes.len() - 1);
     for n in [
         0,

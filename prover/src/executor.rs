@@ -14,63 +14,21 @@ use alloy::rpc::types::Log;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use veritrace_contracts::InferenceOracle;
-use veritrace_vm::Engine;
-use veritrace_vm::native::FastNative;
+use veritrace_node::chain::Chain;
+use veritrace_node::chain::driver::{self, Progress, Role};
+use veritrace_node::config::CommonConfig;
+use veritrace_node::events::{decode, sync_events};
+use veritrace_node::games::{self, GameOutcome, GameRecord};
+use veritrace_node::metrics::Metrics;
+use veritrace_node::models::Models;
+use veritrace_node::service::{self, Round, Shutdown};
+use veritrace_node::store::{Batch, Store};
+use veritrace_protocol::answer;
+use veritrace_protocol::game::TraceSource;
+use veritrace_tracer::submission::Submission;
+use veritrace_vm::io::input_region;
 
-use crate::answer;
-use crate::chain::Chain;
-use crate::chain::driver::{self, Progress, Role};
-use crate::daemon::{
-    self, CommonConfig, GameOutcome, GameRecord, Models, Shutdown, decode, input_region,
-};
-use crate::forgery::{self, ExtraStep, MergedStep};
-use crate::game::TraceSource;
-use crate::real_source::{Lie, RunSource};
-use crate::store::{Batch, Store};
-use crate::submission::Submission;
-
-/// How a deliberately dishonest executor lies (for attack tests and the demo's cheater; an
-/// operator never sets it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Cheat {
-    /// Flip a byte of one layer step's activations.
-    TamperHidden {
-        /// The forged layer step.
-        step: u64,
-    },
-    /// Claim another answer text.
-    WrongText {
-        /// The claimed text.
-        text: String,
-    },
-    /// Sample with another seed than the request's.
-    OtherSeed,
-    /// Honest trace, made-up level-2 hashes.
-    BadDissection,
-    /// Commit the memory after steps `step` and `step + 1` as one leaf ([`MergedStep`]).
-    MergeSteps {
-        /// The first of the two merged steps.
-        step: u64,
-    },
-    /// Commit one more "done" leaf after the honest end ([`ExtraStep`]).
-    ExtraStep,
-    /// A made-up leaf in the padding past N (refused at submit: `NonZeroPadding`).
-    PaddedTree,
-}
-
-impl Cheat {
-    /// The memory edit the run tells, for the cheats that edit memory.
-    fn lie(&self) -> Option<Lie> {
-        Some(match self {
-            Cheat::TamperHidden { step } => Lie::TamperHidden { step: *step },
-            Cheat::WrongText { text } => Lie::WrongText { text: text.clone() },
-            Cheat::OtherSeed => Lie::OtherSeed { seed: [0x5e; 32] },
-            Cheat::BadDissection => Lie::BadDissection,
-            Cheat::MergeSteps { .. } | Cheat::ExtraStep | Cheat::PaddedTree => return None,
-        })
-    }
-}
+use crate::runner::{HonestRun, Runner};
 
 /// The executor's configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -82,15 +40,6 @@ pub struct ExecutorConfig {
     /// Finalize own answers once their window closes (collects fee and bond).
     #[serde(default = "yes")]
     pub finalize: bool,
-    /// A deliberate lie (tests and demos only).
-    #[serde(default)]
-    pub cheat: Option<Cheat>,
-    /// Post made-up level-2 hashes (tests and demos only: inconsistent dissection answers).
-    #[serde(default)]
-    pub bad_dissection: bool,
-    /// Never move in a dispute (tests and demos only: the clock must punish it).
-    #[serde(default)]
-    pub go_silent: bool,
     /// Requests paying a smaller fee (wei) are left to others: a flood of 1-wei requests costs
     /// this executor nothing.
     #[serde(default)]
@@ -154,6 +103,7 @@ pub struct Executor {
     store: Store,
     models: Models,
     config: ExecutorConfig,
+    runner: Arc<dyn Runner>,
     sources: HashMap<B256, Arc<dyn TraceSource + Send + Sync>>,
     bond: U256,
 }
@@ -163,32 +113,43 @@ impl std::fmt::Debug for Executor {
         f.debug_struct("Executor")
             .field("me", &self.chain.me)
             .field("models", &self.models.keys().collect::<Vec<_>>())
-            .field("cheat", &self.config.cheat)
+            .field("runner", &self.runner)
             .finish()
     }
 }
 
 impl Executor {
-    /// An executor on `chain` serving `models` with state in `store`.
+    /// An executor on `chain` serving `models` with state in `store`, running every request
+    /// honestly on the fast native engine.
     pub async fn new(
         chain: Chain,
         store: Store,
         models: Models,
         config: ExecutorConfig,
     ) -> Result<Self> {
+        Self::with_runner(chain, store, models, config, Arc::new(HonestRun)).await
+    }
+
+    /// An executor whose runs are made by `runner` (the dishonest executors of attack tests and
+    /// the demo; a daemon uses [`Executor::new`]).
+    pub async fn with_runner(
+        chain: Chain,
+        store: Store,
+        models: Models,
+        config: ExecutorConfig,
+        runner: Arc<dyn Runner>,
+    ) -> Result<Self> {
         let bond = chain
             .read("reading the executor bond", || async {
                 Ok(chain.oracle().executorBond().call().await?)
             })
             .await?;
-        if let Some(cheat) = &config.cheat {
-            tracing::warn!(?cheat, "this executor LIES on purpose (test/demo mode)");
-        }
         Ok(Self {
             chain,
             store,
             models,
             config,
+            runner,
             sources: HashMap::new(),
             bond,
         })
@@ -197,7 +158,7 @@ impl Executor {
     /// Runs until `shutdown`.
     pub async fn run(mut self, shutdown: Shutdown) {
         let (interval, retry) = (self.config.common.poll_interval(), self.chain.retry);
-        daemon::poll_loop("executor", interval, retry, shutdown, &mut self).await;
+        service::poll_loop("executor", interval, retry, shutdown, &mut self).await;
     }
 
     /// One round: read new events, play open games, answer at most one pending request (so a
@@ -209,7 +170,7 @@ impl Executor {
         let models = &self.models;
         let metrics = self.chain.metrics.clone();
         let min_fee = self.config.min_fee_wei;
-        daemon::sync_events(
+        sync_events(
             &self.chain,
             &self.store,
             self.config.common.start_block,
@@ -320,7 +281,7 @@ impl Executor {
         Ok(r.status)
     }
 
-    /// Runs `record`'s input (with the configured lie, if any) on the fast engine.
+    /// Runs `record`'s input with this executor's runner.
     async fn run_request(
         &self,
         id: B256,
@@ -332,27 +293,8 @@ impl Executor {
             .with_context(|| format!("request {id} is for a model we do not serve"))?
             .clone();
         let input = record.input.clone();
-        let lie = self.config.cheat.as_ref().and_then(Cheat::lie);
-        let (mut submission, source) = tokio::task::spawn_blocking(move || {
-            let engine = Engine::with_backend(FastNative::new(served.image.initial_memory()));
-            RunSource::execute(served, engine, &input, lie)
-        })
-        .await??;
-        if self.config.bad_dissection {
-            return Ok((submission, Arc::new(InconsistentDissection(source))));
-        }
-        let source: Arc<dyn TraceSource + Send + Sync> = match self.config.cheat {
-            Some(Cheat::MergeSteps { step }) => {
-                Arc::new(MergedStep::forge(source, &mut submission, step)?)
-            }
-            Some(Cheat::ExtraStep) => Arc::new(ExtraStep::forge(source, &mut submission)?),
-            Some(Cheat::PaddedTree) => {
-                forgery::pad_with_garbage(&mut submission)?;
-                Arc::new(source)
-            }
-            _ => Arc::new(source),
-        };
-        Ok((submission, source))
+        let runner = self.runner.clone();
+        tokio::task::spawn_blocking(move || runner.run(served, &input)).await?
     }
 
     /// Commits to the answer, then reveals it with the bond (in a later block: the commit's
@@ -388,7 +330,7 @@ impl Executor {
             if record.outcome != GameOutcome::Open {
                 continue;
             }
-            if self.config.go_silent {
+            if !self.runner.defends() {
                 continue;
             }
             let source = self.source_for(game_id, &record).await;
@@ -445,7 +387,7 @@ impl Executor {
         }
         let metrics = &self.chain.metrics;
         self.store
-            .write(|b| daemon::close_game(b, id, outcome, metrics))?;
+            .write(|b| games::close_game(b, id, outcome, metrics))?;
         let open_left = self
             .store
             .games::<GameRecord>()?
@@ -473,7 +415,7 @@ impl Executor {
             else {
                 continue;
             };
-            let answer = daemon::answer(&self.chain, id, *answer_index).await?;
+            let answer = self.chain.answer(id, *answer_index).await?;
             if answer.openDisputes != 0 || answer.rejected || now < answer.submittedAt + window {
                 continue;
             }
@@ -501,7 +443,7 @@ fn apply_event(
     me: alloy::primitives::Address,
     models: &Models,
     min_fee: u128,
-    metrics: &crate::metrics::Metrics,
+    metrics: &Metrics,
 ) -> Result<()> {
     use InferenceOracle as O;
     let set = |batch: &mut Batch<'_>, id: &B256, state: RequestState| -> Result<()> {
@@ -525,7 +467,7 @@ fn apply_event(
             RequestState::Pending
         };
         match input_region(&e.seed, &e.body) {
-            Ok(input) => batch.put_request(
+            Some(input) => batch.put_request(
                 &e.requestId,
                 &RequestRecord {
                     model_id: e.modelId,
@@ -533,9 +475,8 @@ fn apply_event(
                     state,
                 },
             )?,
-            Err(error) => {
-                tracing::warn!(request = %e.requestId, %error, "malformed request ignored")
-            }
+            None => tracing::warn!(request = %e.requestId, body_bytes = e.body.len(),
+                "malformed request ignored: its body is shorter than the input header"),
         }
     } else if let Some(e) = decode::<O::AnswerSubmitted>(log) {
         let state = if e.executor == me {
@@ -553,11 +494,11 @@ fn apply_event(
             Some(RequestState::Submitted { answer_index, .. }) if answer_index == e.answerIndex
         );
         if ours {
-            let id = daemon::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
+            let id = games::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
             tracing::warn!(game = id, request = %e.requestId, challenger = %e.challenger, "our answer is challenged");
         }
     } else if let Some(e) = decode::<O::DisputeResolved>(log) {
-        daemon::record_resolution(batch, &e, Role::Executor, metrics)?;
+        games::record_resolution(batch, &e, Role::Executor, metrics)?;
     } else if let Some(e) = decode::<O::AnswerRejected>(log) {
         if let Some(record) = batch.request::<RequestRecord>(&e.requestId)? {
             let state = match record.state {
@@ -578,33 +519,8 @@ fn apply_event(
     Ok(())
 }
 
-impl daemon::Round for Executor {
+impl Round for Executor {
     async fn round(&mut self) -> Result<()> {
         self.tick().await
-    }
-}
-
-/// A source that answers level 2 with made-up interior hashes (its committed leaves stay).
-#[derive(Debug)]
-struct InconsistentDissection<S>(S);
-
-impl<S: TraceSource> TraceSource for InconsistentDissection<S> {
-    fn layer_trace(&self) -> &crate::trace::LayerTrace {
-        self.0.layer_trace()
-    }
-
-    fn instruction_count(&self, step: u64) -> Result<u64, crate::game::SourceError> {
-        self.0.instruction_count(step)
-    }
-
-    fn machine_hash(&self, step: u64, t: u64) -> Result<crate::Hash, crate::game::SourceError> {
-        if t == 0 || t == self.0.instruction_count(step)? {
-            return self.0.machine_hash(step, t);
-        }
-        Ok(Lie::bad_dissection_hash(step, t))
-    }
-
-    fn one_step_proof(&self, step: u64, t: u64) -> Result<Vec<u8>, crate::game::SourceError> {
-        self.0.one_step_proof(step, t)
     }
 }

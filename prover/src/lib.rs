@@ -1,28 +1,10 @@
-//! The executor of veritrace: runs requested inferences, commits to their layer traces and
-//! answers disputes. Built on [`veritrace_vm`].
+//! The executor of veritrace: follows the requests for the models it serves, answers them at
+//! native speed with the layer trace recorded, commits and submits with a bond, defends every
+//! dispute to the end and finalizes its answers. Built on `veritrace-node` (chain, state,
+//! games) and `veritrace-tracer` (runs and their traces).
 
-pub mod answer;
-pub mod chain;
-pub mod commitments;
-pub mod daemon;
-pub mod dissection;
 pub mod executor;
-pub mod forgery;
-pub mod game;
-pub mod metrics;
-pub mod model_machine;
-pub mod real_source;
-pub mod recorder;
-pub mod registration;
-pub mod store;
-pub mod submission;
-pub mod trace;
+pub mod runner;
 
-/// A 32-byte keccak256 hash.
-pub type Hash = [u8; 32];
-
-/// keccak256 of `left ‖ right`: the node hash of every binary Merkle tree in veritrace (the
-/// machine's, so that there is one implementation).
-pub fn hash_pair(left: &Hash, right: &Hash) -> Hash {
-    veritrace_machine::hash::node(left, right)
-}
+pub use executor::{Executor, ExecutorConfig};
+pub use runner::{HonestRun, Runner};

@@ -1,7 +1,7 @@
 //! The request-input and answer byte formats (see `docs/machine.md`).
 
 use crate::error::{Result, VmError};
-use crate::semantics::layout::{Dims, INPUT_TOKENS, OUTPUT_TEXT};
+use crate::semantics::layout::{Dims, INPUT_SEED, INPUT_TOKENS, OUTPUT_TEXT, OUTPUT_TEXT_LEN};
 use crate::semantics::step::INPUT_MAGIC;
 use sha3::{Digest, Keccak256};
 
@@ -78,12 +78,21 @@ impl Request {
         for (i, v) in head.iter().enumerate() {
             b[4 * i..4 * i + 4].copy_from_slice(&v.to_le_bytes());
         }
-        b[32..64].copy_from_slice(&self.seed);
+        b[INPUT_SEED..INPUT_SEED + 32].copy_from_slice(&self.seed);
         for (i, t) in self.tokens.iter().enumerate() {
             b[INPUT_TOKENS + 4 * i..INPUT_TOKENS + 4 * i + 4].copy_from_slice(&t.to_le_bytes());
         }
         b
     }
+}
+
+/// The input region the oracle derives for a request: the body with the derived `seed` in its
+/// seed slot (`MachineIO.encodeInput`); `None` for a body shorter than the input header.
+pub fn input_region(seed: &[u8; 32], body: &[u8]) -> Option<Vec<u8>> {
+    if body.len() < INPUT_TOKENS {
+        return None;
+    }
+    Some([&body[..INPUT_SEED], seed, &body[INPUT_SEED + 32..]].concat())
 }
 
 /// The sampling seed the chain derives: `keccak256(requestId ‖ userSeed)`.
@@ -109,7 +118,11 @@ pub struct Answer {
 /// generated token on (the prompt's `n_prompt` ids skipped).
 pub fn decode_output(out: &[u8], generated: &[u8]) -> Answer {
     let u = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
-    let (status, n, tl) = (u(out, 0), u(out, 4) as usize, u(out, 8) as usize);
+    let (status, n, tl) = (
+        u(out, 0),
+        u(out, 4) as usize,
+        u(out, OUTPUT_TEXT_LEN) as usize,
+    );
     Answer {
         status,
         tokens: (0..n).map(|i| u(generated, 4 * i)).collect(),
@@ -120,6 +133,27 @@ pub fn decode_output(out: &[u8], generated: &[u8]) -> Answer {
 /// The bytes the oracle receives for a finished answer: the used prefix of the output region,
 /// `header ‖ text` (docs/machine.md, "Answer").
 pub fn output_prefix(out: &[u8]) -> &[u8] {
-    let tl = u32::from_le_bytes(out[8..12].try_into().expect("4 bytes")) as usize;
+    let tl = u32::from_le_bytes(
+        out[OUTPUT_TEXT_LEN..OUTPUT_TEXT_LEN + 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
     &out[..OUTPUT_TEXT + tl]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_region_puts_the_seed_in_its_slot() {
+        let body: Vec<u8> = (0..80u8).collect();
+        let seed = [0xee; 32];
+        let input = input_region(&seed, &body).unwrap();
+        assert_eq!(input.len(), 80);
+        assert_eq!(&input[..32], &body[..32]);
+        assert_eq!(&input[32..64], &seed);
+        assert_eq!(&input[64..], &body[64..]);
+        assert!(input_region(&seed, &body[..63]).is_none());
+    }
 }

@@ -4,7 +4,8 @@
 use clap::Parser;
 use veritrace_challenger::verify::{BackendKind, DeviceKind};
 use veritrace_challenger::{Challenger, ChallengerConfig};
-use veritrace_prover::daemon::{self, CommonArgs};
+use veritrace_node::config::CommonArgs;
+use veritrace_node::service;
 
 /// Re-runs every answer of the models it serves and disputes the wrong ones.
 #[derive(Debug, Parser)]
@@ -22,11 +23,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    daemon::exit_code(run().await)
+    service::exit_code(run().await)
 }
 
 async fn run() -> anyhow::Result<()> {
-    daemon::init_logging();
+    service::init_logging();
     let args = Args::parse();
     let mut table = args.common.merged_table()?;
     if let Some(b) = args.backend {
@@ -38,9 +39,9 @@ async fn run() -> anyhow::Result<()> {
     let config: ChallengerConfig = table
         .try_into()
         .map_err(|e| anyhow::anyhow!("bad challenger configuration: {e}"))?;
-    let (chain, store, models) = daemon::connect(&config.common, "veritrace_challenger").await?;
+    let (chain, store, models) = service::connect(&config.common, "veritrace_challenger").await?;
     let challenger = Challenger::new(chain, store, models, config).await?;
-    let (_tx, shutdown) = daemon::shutdown_on_signal();
+    let (_tx, shutdown) = service::shutdown_on_signal();
     challenger.run(shutdown).await;
     Ok(())
 }

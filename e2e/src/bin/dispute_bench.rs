@@ -4,8 +4,8 @@
 //! gas of every transaction and in all, and the wall time of each phase, against the targets
 //! (<= 12 moves per party, <= 3M gas, < 60 s challenge-to-slash, detection < 2x one inference).
 
-use veritrace_e2e::demo::{DemoOptions, DemoRequest, run};
-use veritrace_prover::executor::Cheat;
+use veritrace_adversary::Cheat;
+use veritrace_devnet::demo::{DemoOptions, DemoRequest, run};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -26,7 +26,7 @@ const LARGE_MEMORY_LOG2: u8 = 28;
 
 /// The canonical program's flat code length (2^17 if it cannot be read or flattened).
 fn canonical_code_len() -> usize {
-    let path = veritrace_e2e::paths::repo_root().join("vm/program/veritrace.wasm");
+    let path = veritrace_devnet::paths::repo_root().join("vm/program/veritrace.wasm");
     let program = std::fs::read(&path)
         .map_err(|e| e.to_string())
         .and_then(|wasm| Program::from_wasm(&wasm).map_err(|e| e.to_string()));

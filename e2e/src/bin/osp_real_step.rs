@@ -21,7 +21,7 @@ use veritrace_e2e::osp::classify::classify;
 use veritrace_e2e::osp::evm::OspResult;
 use veritrace_e2e::osp::gas::GasTable;
 use veritrace_machine::opcode::{self as op};
-use veritrace_prover::model_machine::ModelMachine;
+use veritrace_tracer::model_machine::ModelMachine;
 use veritrace_vm::image::ImportOptions;
 use veritrace_vm::semantics::step::{PHASE_EMBED, PHASE_HEAD, PHASE_INIT, PHASE_LAYER};
 use veritrace_vm::tokenizer::Tokenizer;

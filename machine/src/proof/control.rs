@@ -4,7 +4,7 @@ use crate::hash::{self, Hash, STATUS_STEP_END, StateFields};
 use crate::opcode::{self as op, BranchImm, CallImm, Instruction};
 
 use super::reader::ProofError;
-use super::verify::Step;
+use super::step::Step;
 
 /// Executes a control instruction on the proven state.
 pub(super) fn execute_control(
@@ -52,15 +52,10 @@ fn execute_branch(step: &mut Step<'_, '_>, imm: u64) {
 
 /// The root of a depth-`depth` locals tree holding `params` then zeros.
 fn locals_root(params: &[u64], depth: u8) -> Hash {
-    let zeros = hash::zero_hashes(usize::from(depth));
-    let mut level: Vec<Hash> = params.iter().map(|v| hash::u64_leaf(*v)).collect();
-    for zero in zeros.iter().take(usize::from(depth)) {
-        level = level
-            .chunks(2)
-            .map(|p| hash::node(&p[0], p.get(1).unwrap_or(zero)))
-            .collect();
-    }
-    level.first().copied().unwrap_or(zeros[usize::from(depth)])
+    hash::leaves_root(
+        params.iter().map(|v| hash::u64_leaf(*v)).collect(),
+        usize::from(depth),
+    )
 }
 
 fn execute_call(step: &mut Step<'_, '_>, pre: &StateFields, imm: u64) -> Result<(), ProofError> {

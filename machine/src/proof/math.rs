@@ -5,7 +5,7 @@ use crate::opcode::{self as op, Instruction};
 use crate::ops::numeric_arity;
 use crate::semantics;
 
-use super::verify::Step;
+use super::step::Step;
 
 /// Executes a constant, stack or numeric instruction on the proven state.
 pub(super) fn execute_math(step: &mut Step<'_, '_>, pre: &StateFields, ins: Instruction) {

@@ -5,7 +5,7 @@ use crate::opcode::{self as op, Instruction, access_width};
 use crate::semantics::{self, Chunk};
 
 use super::reader::ProofError;
-use super::verify::Step;
+use super::step::Step;
 
 const LEAF: u64 = 32;
 
@@ -91,7 +91,7 @@ fn execute_store(
 }
 
 /// Pops `dst, x, n`, plans a chunk with `plan`, and leaves the stack and pc as the spec says.
-fn chunk_operands(
+fn pop_chunk_operands(
     step: &mut Step<'_, '_>,
     pre: &StateFields,
     plan: fn(u64, u64, u64, u64) -> Result<Option<Chunk>, semantics::Trap>,
@@ -114,7 +114,7 @@ fn chunk_operands(
 }
 
 fn execute_copy_chunk(step: &mut Step<'_, '_>, pre: &StateFields) -> Result<(), ProofError> {
-    let Some(c) = chunk_operands(step, pre, semantics::copy_chunk) else {
+    let Some(c) = pop_chunk_operands(step, pre, semantics::copy_chunk) else {
         return Ok(());
     };
     let (src_leaf, _) = read_leaf(step, c.src / LEAF, &pre.memory_root)?;
@@ -130,7 +130,7 @@ fn execute_copy_chunk(step: &mut Step<'_, '_>, pre: &StateFields) -> Result<(), 
 }
 
 fn execute_fill_chunk(step: &mut Step<'_, '_>, pre: &StateFields) -> Result<(), ProofError> {
-    let Some(c) = chunk_operands(step, pre, semantics::fill_chunk) else {
+    let Some(c) = pop_chunk_operands(step, pre, semantics::fill_chunk) else {
         return Ok(());
     };
     let (mut leaf, siblings) = read_leaf(step, c.dst / LEAF, &pre.memory_root)?;

@@ -6,6 +6,7 @@ mod control;
 mod math;
 mod memory;
 mod reader;
+mod step;
 mod variables;
 mod verify;
 mod write;

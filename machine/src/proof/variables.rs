@@ -4,10 +4,10 @@ use crate::hash::{self, StateFields};
 use crate::opcode::{self as op, Instruction};
 
 use super::reader::ProofError;
-use super::verify::Step;
+use super::step::Step;
 
 /// Executes a locals or globals instruction on the proven state.
-pub(super) fn execute_variable(
+pub(super) fn execute_variables(
     step: &mut Step<'_, '_>,
     pre: &StateFields,
     ins: Instruction,

@@ -1,70 +1,31 @@
 //! The entry of the proof checker: pre-state, instruction and code proof, value-stack operands,
 //! then routing by opcode class. Uses only the proof bytes.
 
-use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_STEP_END, STATUS_TRAPPED, StateFields};
+use crate::hash::{self, Hash, STATUS_RUNNING, STATUS_STEP_END, STATUS_TRAPPED};
 use crate::opcode::{self as op, Instruction};
 
 use super::reader::{ProofError, Reader};
+use super::step::{ProofStack, Step};
 use super::{control, math, memory, pop_count, variables};
 
-/// The proven part of the value stack: the rest hash and the operands above it, bottom first.
-#[derive(Debug)]
-pub(super) struct ProofStack {
-    rest: Hash,
-    values: Vec<u64>,
-}
-
-impl ProofStack {
-    pub(super) fn pop(&mut self) -> u64 {
-        self.values.pop().expect("pop count covers every pop")
-    }
-
-    pub(super) fn push(&mut self, v: u64) {
-        self.values.push(v);
-    }
-
-    pub(super) fn peek(&self, depth: usize) -> u64 {
-        self.values[self.values.len() - 1 - depth]
-    }
-
-    /// Removes `drop` values below the top `keep` ones.
-    pub(super) fn keep_drop(&mut self, keep: usize, drop: usize) {
-        let kept = self.values.split_off(self.values.len() - keep);
-        self.values.truncate(self.values.len() - drop);
-        self.values.extend(kept);
-    }
-
-    fn hash(&self) -> Hash {
-        self.values
-            .iter()
-            .fold(self.rest, |prev, v| hash::value_push(&prev, *v))
-    }
-}
-
-/// What the class checkers work on: the reader, the post-state under construction, the stack.
-#[derive(Debug)]
-pub(super) struct Step<'a, 'r> {
-    pub(super) reader: &'r mut Reader<'a>,
-    pub(super) post: StateFields,
-    pub(super) stack: ProofStack,
-    pub(super) memory_log2: u8,
-}
-
-impl Step<'_, '_> {
-    /// The post-state of a trap: the pre-state with status 1.
-    pub(super) fn trap(&mut self, pre: &StateFields) {
-        self.post = StateFields {
-            status: STATUS_TRAPPED,
-            ..*pre
-        };
-    }
-}
-
-fn read_instruction(r: &mut Reader<'_>) -> Result<(Instruction, Vec<Hash>), ProofError> {
+/// Reads `(opcode, imm, d, siblings)` without checking it (`OneStepProver.skipInstruction`).
+fn skip_instruction(r: &mut Reader<'_>) -> Result<(Instruction, Vec<Hash>), ProofError> {
     let opcode = r.u16()?;
     let imm = r.u64()?;
     let depth = r.u8()?;
     Ok((Instruction::new(opcode, imm), r.hashes(usize::from(depth))?))
+}
+
+/// Reads `(opcode, imm, d, siblings)` and checks it is instruction `pc` of the program with
+/// root `program_root` (`OneStepProver.readInstruction`).
+fn read_instruction(
+    r: &mut Reader<'_>,
+    program_root: &Hash,
+    pc: u64,
+) -> Result<Instruction, ProofError> {
+    let (ins, siblings) = skip_instruction(r)?;
+    check_code(program_root, pc, &ins, &siblings)?;
+    Ok(ins)
 }
 
 /// Checks that `ins` is instruction `pc` of the program with root `program_root`.
@@ -82,6 +43,23 @@ fn check_code(
     let depth = u8::try_from(siblings.len()).map_err(|_| ProofError::BadCodeProof)?;
     if hash::program_root(depth, &code_root) != *program_root {
         return Err(ProofError::BadCodeProof);
+    }
+    Ok(())
+}
+
+/// Proves that `entry` is the `TableEntry` at `pc + 1 + min(index, count)`.
+fn check_table_entry(
+    program_root: &Hash,
+    pc: u32,
+    count: u64,
+    index: u64,
+    entry: &Instruction,
+    siblings: &[Hash],
+) -> Result<(), ProofError> {
+    let k = index.min(count);
+    check_code(program_root, u64::from(pc) + 1 + k, entry, siblings)?;
+    if entry.opcode != op::TABLE_ENTRY {
+        return Err(ProofError::NotATableEntry);
     }
     Ok(())
 }
@@ -108,10 +86,9 @@ pub fn verify_step(
         STATUS_RUNNING => {}
         s => return Err(ProofError::BadStatus(s)),
     }
-    let (ins, siblings) = read_instruction(&mut reader)?;
-    check_code(&program_root, u64::from(pre.pc), &ins, &siblings)?;
+    let ins = read_instruction(&mut reader, &program_root, u64::from(pre.pc))?;
     let entry = if ins.opcode == op::BRANCH_TABLE {
-        Some(read_instruction(&mut reader)?)
+        Some(skip_instruction(&mut reader)?)
     } else {
         None
     };
@@ -128,16 +105,14 @@ pub fn verify_step(
         return Err(ProofError::BadValueStack);
     }
     if let Some((entry, entry_siblings)) = &entry {
-        let k = stack.peek(0).min(ins.imm);
-        check_code(
+        check_table_entry(
             &program_root,
-            u64::from(pre.pc) + 1 + k,
+            pre.pc,
+            ins.imm,
+            stack.peek(0),
             entry,
             entry_siblings,
         )?;
-        if entry.opcode != op::TABLE_ENTRY {
-            return Err(ProofError::NotATableEntry);
-        }
     }
     let mut step = Step {
         reader: &mut reader,
@@ -157,7 +132,7 @@ pub fn verify_step(
         | op::TABLE_ENTRY
         | op::STEP_END => control::execute_control(&mut step, &pre, ins, entry.map(|(e, _)| e))?,
         op::LOCAL_GET | op::LOCAL_SET | op::LOCAL_TEE | op::GLOBAL_GET | op::GLOBAL_SET => {
-            variables::execute_variable(&mut step, &pre, ins)?
+            variables::execute_variables(&mut step, &pre, ins)?
         }
         o if op::is_load(o)
             || op::is_store(o)

@@ -231,12 +231,17 @@ impl Dims {
 
 /// Size of the control record.
 pub const CONTROL_BYTES: usize = 128;
+/// Byte offset of the 32-byte sampling seed in the input region (the oracle writes the derived
+/// seed here: `MachineIO.SEED_OFFSET`).
+pub const INPUT_SEED: usize = 32;
 /// Byte offset of the prompt token ids in the input region.
 pub const INPUT_TOKENS: usize = 64;
 /// Byte offset of the text in the output region (right after the 32-byte header), so that the
 /// answer a dApp receives on chain is exactly `header ‖ text`, the used prefix of the region.
 /// The generated token ids are in the Tokens region, after the prompt.
 pub const OUTPUT_TEXT: usize = 32;
+/// Byte offset of the answer's text length (u32) in the output region's header.
+pub const OUTPUT_TEXT_LEN: usize = 8;
 
 /// Global tensor directory entries (before the per-layer ones).
 pub const GLOBAL_TENSORS: usize = 8;

@@ -7,8 +7,8 @@ use super::ffn::swiglu;
 use super::fixed::{sat_i32, shift_round_i64};
 use super::kernels::{Act, Kernels, Scalar};
 use super::layout::{
-    Dims, INPUT_TOKENS, KIND_Q4, KvLayout, Layout, OUTPUT_TEXT, Region, Scratch, TensorEntry,
-    block_bytes, layer_tensor, tid,
+    Dims, INPUT_SEED, INPUT_TOKENS, KIND_Q4, KvLayout, Layout, OUTPUT_TEXT, OUTPUT_TEXT_LEN,
+    Region, Scratch, TensorEntry, block_bytes, layer_tensor, tid,
 };
 use super::matmul::{Mat, Out};
 use super::mem::{rd_i32, rd_u32, rd_u64, split, split3, wr_i32, wr_u32, wr_u64};
@@ -244,7 +244,7 @@ fn init(mem: &mut [u8], cx: &Ctx) {
         let v = rd_u32(mem, i + INPUT_TOKENS + 4 * t);
         wr_u32(mem, tk + 4 * t, v);
     }
-    let rng = seed_state(&mem[i + 32..i + 64]);
+    let rng = seed_state(&mem[i + INPUT_SEED..i + INPUT_SEED + 32]);
     for (k, w) in rng.iter().enumerate() {
         wr_u64(mem, cx.c() + ctl::RNG + 8 * k, *w);
     }
@@ -583,7 +583,7 @@ fn sample_step(mem: &mut [u8], cx: &Ctx) {
     mem.copy_within(bytes + b0..bytes + b1, text + tl);
     let tl = tl + (b1 - b0);
     cx.put(mem, ctl::TEXT_LEN, tl as u32);
-    wr_u32(mem, o + 8, tl as u32);
+    wr_u32(mem, o + OUTPUT_TEXT_LEN, tl as u32);
     let status = if tok == cx.d.eos {
         STATUS_EOS
     } else if n_gen + 1 >= cx.get(mem, ctl::MAX_TOKENS) as usize {

@@ -1,0 +1,239 @@
+//! The chain side of a party (executor or challenger): one signing connection to the node and
+//! the deployed contracts, transactions that must succeed, event logs, and the dispute-game
+//! driver. RPC reads retry transient faults ([`retry`]); daemons re-decide their writes from
+//! the chain state after a fault instead of resending blindly.
+
+pub mod driver;
+pub mod nonce;
+pub mod retry;
+
+use std::time::Duration;
+
+use alloy::network::{Ethereum, EthereumWallet};
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, ProviderBuilder};
+use alloy::rpc::types::{Filter, Log, TransactionReceipt};
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, Result, ensure};
+use veritrace_contracts::{DisputeGame, InferenceOracle};
+
+use crate::metrics::Metrics;
+use nonce::ResyncingNonces;
+use retry::{RetryPolicy, with_retry};
+
+/// A party's connection: who it is, where the contracts are, how it retries.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Provider that signs with the party's key.
+    pub provider: DynProvider,
+    /// The party's address.
+    pub me: Address,
+    /// The `InferenceOracle`.
+    pub oracle: Address,
+    /// The `DisputeGame` the oracle uses.
+    pub game: Address,
+    /// Retry policy for reads.
+    pub retry: RetryPolicy,
+    /// Where gas and faults are counted.
+    pub metrics: Metrics,
+    /// The nonces of `provider`'s key, resynchronized after a failed send.
+    nonces: ResyncingNonces,
+}
+
+/// The latest block's number and timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Block number.
+    pub number: u64,
+    /// Block timestamp (seconds): the clock of challenge windows and game clocks.
+    pub timestamp: u64,
+}
+
+impl Chain {
+    /// Connects to `rpc_url` as `signer` and finds the game of the oracle at `oracle`
+    /// (retrying while the node is unreachable).
+    pub async fn connect(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+        oracle: Address,
+        retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> Result<Self> {
+        let me = signer.address();
+        let url = rpc_url
+            .parse()
+            .with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
+        let nonces = ResyncingNonces::default();
+        // alloy's recommended fillers (gas, nonce, chain id) with our nonce manager.
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_nonce_management(nonces.clone())
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer))
+            .connect_http(url)
+            .erased();
+        let chain = Self::with_provider(provider, me, oracle, retry, metrics)
+            .await
+            .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))?;
+        Ok(Self { nonces, ..chain })
+    }
+
+    /// A party over an existing signing `provider` for `me` (one provider per key: each keeps
+    /// its own nonce; that provider's nonce manager is its own, see [`Chain::connect`] for the
+    /// one that resynchronizes after a failed send).
+    pub async fn with_provider(
+        provider: DynProvider,
+        me: Address,
+        oracle: Address,
+        retry: RetryPolicy,
+        metrics: Metrics,
+    ) -> Result<Self> {
+        let contract = InferenceOracle::new(oracle, provider.clone());
+        let game = with_retry("reading the oracle's game", &retry, || async {
+            Ok(contract.game().call().await?)
+        })
+        .await?;
+        Ok(Self {
+            provider,
+            me,
+            oracle,
+            game,
+            retry,
+            metrics,
+            nonces: ResyncingNonces::default(),
+        })
+    }
+
+    /// The oracle, as this party.
+    pub fn oracle(&self) -> InferenceOracle::InferenceOracleInstance<&DynProvider> {
+        InferenceOracle::new(self.oracle, &self.provider)
+    }
+
+    /// The game contract, as this party.
+    pub fn game(&self) -> DisputeGame::DisputeGameInstance<&DynProvider> {
+        DisputeGame::new(self.game, &self.provider)
+    }
+
+    /// The current answer `index` of request `request_id` as the oracle holds it.
+    pub async fn answer(&self, request_id: B256, index: u32) -> Result<InferenceOracle::Answer> {
+        self.read("reading an answer", || async {
+            Ok(self.oracle().getAnswer(request_id, index).call().await?)
+        })
+        .await
+    }
+
+    /// Reads with retries, counting each transient fault.
+    pub async fn read<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let faults = self.metrics.rpc_faults.clone();
+        let mut op = op;
+        with_retry(what, &self.retry, || {
+            let fut = op();
+            let faults = faults.clone();
+            async move {
+                let out = fut.await;
+                if let Err(e) = &out
+                    && retry::is_transient(e)
+                {
+                    faults.inc();
+                }
+                out
+            }
+        })
+        .await
+    }
+
+    /// The latest block.
+    pub async fn head(&self) -> Result<Head> {
+        self.read("reading the latest block", || async {
+            let block = self
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await?
+                .context("the node has no latest block")?;
+            Ok(Head {
+                number: block.header.number,
+                timestamp: block.header.timestamp,
+            })
+        })
+        .await
+    }
+
+    /// The logs of the oracle and the game in blocks `from..=to`.
+    pub async fn logs(&self, from: u64, to: u64) -> Result<Vec<Log>> {
+        let filter = Filter::new()
+            .address(vec![self.oracle, self.game])
+            .from_block(from)
+            .to_block(to);
+        self.read("reading event logs", || async {
+            Ok(self.provider.get_logs(&filter).await?)
+        })
+        .await
+    }
+
+    /// Sends a transaction and waits for it to succeed, counting its gas. After a failure the
+    /// nonces resynchronize with the node, so that a transaction that never went out leaves no
+    /// gap in front of the next one.
+    pub async fn send(
+        &self,
+        what: &str,
+        call: impl std::future::Future<
+            Output = Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+        >,
+    ) -> Result<TransactionReceipt> {
+        match mined(call, what).await {
+            Ok(receipt) => {
+                self.metrics.gas_spent.inc_by(receipt.gas_used);
+                Ok(receipt)
+            }
+            Err(error) => {
+                self.nonces.resync().await;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Sends a contract call and waits (at most two minutes) for a successful receipt; `what`
+/// names it in errors.
+pub async fn mined(
+    call: impl std::future::Future<
+        Output = Result<PendingTransactionBuilder<Ethereum>, alloy::contract::Error>,
+    >,
+    what: &str,
+) -> Result<TransactionReceipt> {
+    let receipt = call
+        .await
+        .with_context(|| format!("sending {what}"))?
+        .with_timeout(Some(Duration::from_secs(120)))
+        .get_receipt()
+        .await
+        .with_context(|| format!("waiting for {what}"))?;
+    ensure!(
+        receipt.status(),
+        "{what} reverted (tx {})",
+        receipt.transaction_hash
+    );
+    Ok(receipt)
+}
+
+/// The first event of type `E` in `receipt`.
+pub fn event<E: alloy::sol_types::SolEvent>(receipt: &TransactionReceipt) -> Result<E> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .find_map(|l| l.log_decode::<E>().ok())
+        .map(|l| l.inner.data)
+        .with_context(|| {
+            format!(
+                "no {} event in tx {}",
+                E::SIGNATURE,
+                receipt.transaction_hash
+            )
+        })
+}
