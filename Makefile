@@ -92,12 +92,12 @@ demo: setup model ## start anvil, deploy, register SmolLM2 and tell the story
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-cli -- demo
 
 bench: setup model ## benchmarks: protocol gas of a 256-token dispute (synthetic, and real with the daemons on anvil); level-2 interpreter and dissection on a real layer step
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin protocol_gas
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin dispute_bench
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-tracer --bin machine_bench
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-tracer --bin trace_bench
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-vm --example engine_bench
-	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_gas
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-bench --bin protocol_gas
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-bench --bin dispute_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-bench --bin machine_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-bench --bin trace_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-bench --bin engine_bench
+	$(CARGO) run $(PROFILE) --quiet -p veritrace-bench --bin osp_gas
 
 fuzz-osp: setup ## differential fuzz: Solidity one-step prover (revm) vs the Rust machine, 1M steps
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_fuzz -- --steps 1000000

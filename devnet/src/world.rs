@@ -80,6 +80,21 @@ pub struct Running {
 }
 
 impl Running {
+    /// Runs the daemon future `run(shutdown)` as a task.
+    fn spawn<F: std::future::Future<Output = ()> + Send + 'static>(
+        metrics: Metrics,
+        address: Address,
+        run: impl FnOnce(watch::Receiver<bool>) -> F,
+    ) -> Self {
+        let (shutdown, rx) = watch::channel(false);
+        Self {
+            shutdown,
+            task: tokio::spawn(run(rx)),
+            metrics,
+            address,
+        }
+    }
+
     /// Asks the daemon to stop and waits for it.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
@@ -185,14 +200,9 @@ impl World {
             self.connect(&config.common, "veritrace_executor").await?;
         let metrics = chain.metrics.clone();
         let executor = Executor::with_runner(chain, store, models, config, runner).await?;
-        let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(executor.run(rx));
-        Ok(Running {
-            shutdown,
-            task,
-            metrics,
-            address: signer.address(),
-        })
+        Ok(Running::spawn(metrics, signer.address(), |rx| {
+            executor.run(rx)
+        }))
     }
 
     /// Starts an honest challenger daemon.
@@ -211,14 +221,9 @@ impl World {
             self.connect(&config.common, "veritrace_challenger").await?;
         let metrics = chain.metrics.clone();
         let challenger = Challenger::with_edit(chain, store, models, config, edit).await?;
-        let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(challenger.run(rx));
-        Ok(Running {
-            shutdown,
-            task,
-            metrics,
-            address: signer.address(),
-        })
+        Ok(Running::spawn(metrics, signer.address(), |rx| {
+            challenger.run(rx)
+        }))
     }
 
     /// The request body that asks `message` as a chat (greedy, at most `max_tokens`).

@@ -2,7 +2,7 @@
 //! without hashing, against the native engine on the same step, and the wall time for an honest
 //! challenger to locate the first divergent instruction by the game's k-ary dissection.
 //!
-//! `cargo run --release -p veritrace-tracer --bin machine_bench [-- MODEL.gguf]` (`make bench`).
+//! `cargo run --release -p veritrace-bench --bin machine_bench [-- MODEL.gguf]` (`make bench`).
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! The recorder's setup for `h_0` (a full 2^28-byte memory root for a model's first trace, a
 //! copy of it afterwards) is timed apart.
 //!
-//! `cargo run --release -p veritrace-tracer --bin trace_bench [-- MODEL.gguf]` (`make bench`).
+//! `cargo run --release -p veritrace-bench --bin trace_bench [-- MODEL.gguf]` (`make bench`).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Interpreter speed: instructions per second of an int8 matrix-vector style kernel, without
 //! hashing, with the machine hash after every instruction, and with a one-step proof per
-//! instruction. `cargo run --release -p veritrace-machine --example speed [pages_log2]`.
+//! instruction. `cargo run --release -p veritrace-bench --bin machine_speed [pages_log2]`.
 
 use std::time::Instant;
 

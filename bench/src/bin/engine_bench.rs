@@ -4,11 +4,11 @@
 //! (`Wasm`) and the float reference (candle-transformers'
 //! quantized llama on the same GGUF, the model the integer machine approximates).
 //!
-//! `cargo run --release -p veritrace-vm --example engine_bench -- [MODEL] [MAX_TOKENS]`
+//! `cargo run --release -p veritrace-bench --bin engine_bench -- [MODEL] [MAX_TOKENS]`
 //! (`make bench`). The integer engines must produce the same tokens; the bench checks it.
 //!
-//! This is an example rather than a `src/bin` so that the float reference can come from the
-//! dev-dependency candle-transformers instead of a dependency of the library.
+//! It lives in the bench crate so that the float reference (candle-transformers) is a
+//! dependency of no library.
 
 use std::path::Path;
 use std::time::Instant;
