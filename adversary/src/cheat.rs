@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use veritrace_executor::runner::{Run, Runner};
+use veritrace_protocol::game::TraceSource;
+use veritrace_tracer::run_source::RunSource;
 use veritrace_tracer::submission::ServedModel;
 use veritrace_vm::Engine;
 use veritrace_vm::native::FastNative;
@@ -101,24 +103,20 @@ impl Runner for Cheater {
     fn run(&self, served: Arc<ServedModel>, input: &[u8]) -> Result<Run> {
         let engine = Engine::with_backend(FastNative::new(served.image.initial_memory()));
         let (submission, source): Run = match self.cheat.lie() {
-            Some(lie) => {
-                let (submission, source) = lie.tell(served, engine, input)?;
-                (submission, Arc::from(source))
-            }
+            Some(lie) => lie.tell(served, engine, input)?,
             None => {
-                let (mut submission, honest) =
-                    veritrace_tracer::run_source::RunSource::execute(served, engine, input)?;
-                let source: Arc<dyn veritrace_protocol::game::TraceSource + Send + Sync> =
-                    match self.cheat {
-                        Cheat::MergeSteps { step } => {
-                            Arc::new(MergedStep::forge(honest, &mut submission, step)?)
-                        }
-                        Cheat::ExtraStep => Arc::new(ExtraStep::forge(honest, &mut submission)?),
-                        _ => {
-                            forgery::pad_with_garbage(&mut submission)?;
-                            Arc::new(honest)
-                        }
-                    };
+                let (mut submission, honest) = RunSource::execute(served, engine, input)?;
+                let source: Arc<dyn TraceSource + Send + Sync> = match self.cheat {
+                    Cheat::MergeSteps { step } => {
+                        Arc::new(MergedStep::forge(honest, &mut submission, step)?)
+                    }
+                    Cheat::ExtraStep => Arc::new(ExtraStep::forge(honest, &mut submission)?),
+                    Cheat::PaddedTree => {
+                        forgery::pad_with_garbage(&mut submission)?;
+                        Arc::new(honest)
+                    }
+                    _ => unreachable!("Cheat::lie covers every other cheat"),
+                };
                 (submission, source)
             }
         };

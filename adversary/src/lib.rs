@@ -13,4 +13,4 @@ pub mod forgery;
 pub mod lie;
 
 pub use cheat::{Cheat, Cheater};
-pub use lie::{BadDissection, Lie, MemoryLie};
+pub use lie::{BadDissection, Lie, MemoryLie, bad_dissection_hash};

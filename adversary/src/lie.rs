@@ -43,7 +43,7 @@ pub enum Lie {
 
 /// A source telling a [`Lie`]: a run edited by a [`MemoryLie`], or an honest run behind
 /// [`BadDissection`].
-pub type LyingSource = Box<dyn TraceSource + Send + Sync>;
+pub type LyingSource = Arc<dyn TraceSource + Send + Sync>;
 
 impl Lie {
     /// Runs `input` on `engine` telling this lie; returns what the liar submits and the source
@@ -56,16 +56,17 @@ impl Lie {
     ) -> Result<(Submission, LyingSource)> {
         if *self == Lie::BadDissection {
             let (submission, honest) = RunSource::execute(served, engine, input)?;
-            return Ok((submission, Box::new(BadDissection(honest))));
+            return Ok((submission, Arc::new(BadDissection(honest))));
         }
         let edit = MemoryLie::new(self.clone(), served.image.layout)?;
-        let (submission, source) = RunSource::execute_edited(served, engine, input, edit.clone())?;
+        let (submission, source) =
+            RunSource::execute_with(served, engine, input, Some(edit.clone()))?;
         ensure!(
             edit.told(),
             "the lie {self:?} was never told in a run of {} steps",
             submission.trace.step_count()
         );
-        Ok((submission, Box::new(source)))
+        Ok((submission, Arc::new(source)))
     }
 }
 
@@ -146,12 +147,10 @@ impl BoundaryEdit for MemoryLie {
 #[derive(Debug)]
 pub struct BadDissection<S>(pub S);
 
-impl BadDissection<()> {
-    /// The made-up machine hash posted at interior point `t` of step `step`:
-    /// `keccak("bad dissection" ‖ step ‖ t)` (both big-endian u64).
-    pub fn hash(step: u64, t: u64) -> Hash {
-        keccak(&[b"bad dissection", &step.to_be_bytes(), &t.to_be_bytes()])
-    }
+/// The made-up machine hash a [`BadDissection`] posts at interior point `t` of step `step`:
+/// `keccak("bad dissection" ‖ step ‖ t)` (both big-endian u64).
+pub fn bad_dissection_hash(step: u64, t: u64) -> Hash {
+    keccak(&[b"bad dissection", &step.to_be_bytes(), &t.to_be_bytes()])
 }
 
 impl<S: TraceSource> TraceSource for BadDissection<S> {
@@ -167,7 +166,7 @@ impl<S: TraceSource> TraceSource for BadDissection<S> {
         if t == 0 || t >= self.0.instruction_count(step)? {
             return self.0.machine_hash(step, t);
         }
-        Ok(BadDissection::hash(step, t))
+        Ok(bad_dissection_hash(step, t))
     }
 
     fn one_step_proof(&self, step: u64, t: u64) -> Result<Vec<u8>, SourceError> {
@@ -181,9 +180,9 @@ mod tests {
 
     #[test]
     fn bad_dissection_hashes_depend_on_step_and_point() {
-        let a = BadDissection::hash(3, 10);
-        assert_ne!(a, BadDissection::hash(3, 11));
-        assert_ne!(a, BadDissection::hash(4, 10));
-        assert_eq!(a, BadDissection::hash(3, 10));
+        let a = bad_dissection_hash(3, 10);
+        assert_ne!(a, bad_dissection_hash(3, 11));
+        assert_ne!(a, bad_dissection_hash(4, 10));
+        assert_eq!(a, bad_dissection_hash(3, 10));
     }
 }

@@ -118,10 +118,7 @@ pub fn own_run(
         input: &[u8],
         edit: Option<Arc<dyn BoundaryEdit>>,
     ) -> Result<(Submission, Arc<dyn TraceSource + Send + Sync>)> {
-        let (s, src) = match edit {
-            Some(edit) => RunSource::execute_edited(served, engine, input, edit)?,
-            None => RunSource::execute(served, engine, input)?,
-        };
+        let (s, src) = RunSource::execute_with(served, engine, input, edit)?;
         Ok((s, Arc::new(src)))
     }
     let started = Instant::now();

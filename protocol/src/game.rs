@@ -29,24 +29,6 @@ pub trait TraceSource {
     fn one_step_proof(&self, step: u64, instruction: u64) -> Result<Vec<u8>, SourceError>;
 }
 
-impl<T: TraceSource + ?Sized> TraceSource for Box<T> {
-    fn layer_trace(&self) -> &LayerTrace {
-        (**self).layer_trace()
-    }
-
-    fn instruction_count(&self, step: u64) -> Result<u64, SourceError> {
-        (**self).instruction_count(step)
-    }
-
-    fn machine_hash(&self, step: u64, instruction: u64) -> Result<Hash, SourceError> {
-        (**self).machine_hash(step, instruction)
-    }
-
-    fn one_step_proof(&self, step: u64, instruction: u64) -> Result<Vec<u8>, SourceError> {
-        (**self).one_step_proof(step, instruction)
-    }
-}
-
 impl<T: TraceSource + ?Sized> TraceSource for std::sync::Arc<T> {
     fn layer_trace(&self) -> &LayerTrace {
         (**self).layer_trace()

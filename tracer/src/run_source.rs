@@ -120,21 +120,12 @@ impl<B: Backend> RunSource<B> {
         engine: Engine<B>,
         input: &[u8],
     ) -> anyhow::Result<(Submission, Self)> {
-        Self::run(served, engine, input, None)
+        Self::execute_with(served, engine, input, None)
     }
 
-    /// [`RunSource::execute`] with the run's memory edited at its step boundaries by `edit`
-    /// (also when the source re-runs the engine to answer a question about a step).
-    pub fn execute_edited(
-        served: Arc<ServedModel>,
-        engine: Engine<B>,
-        input: &[u8],
-        edit: Arc<dyn BoundaryEdit>,
-    ) -> anyhow::Result<(Submission, Self)> {
-        Self::run(served, engine, input, Some(edit))
-    }
-
-    fn run(
+    /// [`RunSource::execute`] with the run's memory edited at its step boundaries by `edit`,
+    /// if any (also when the source re-runs the engine to answer a question about a step).
+    pub fn execute_with(
         served: Arc<ServedModel>,
         mut engine: Engine<B>,
         input: &[u8],
