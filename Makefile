@@ -24,7 +24,19 @@ SLITHER_STAMP := $(SLITHER_VENV)/.veritrace-installed-$(SLITHER_VERSION)
 SLITHER_RUN := cd solidity && PATH="$(dir $(FORGE)):$$PATH" FOUNDRY_OUT=out-slither \
   FOUNDRY_CACHE_PATH=cache-slither $(SLITHER) .
 
-.PHONY: help setup model program build lint slither fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp fuzz-game osp-real-step cuda-check clean
+# nvcc 13.0 and the CUDA headers from PyPI (about 10 s, 307 MB), pinned to what the GPU machine's
+# CUDA 13.0 driver runs; nvvm too: left free, pip takes a newer one whose PTX the 13.0 ptxas (and
+# driver) refuse. `make cuda-build` uses them (not yet in `make lint`: issue 19).
+CUDA_TOOLKIT := $(CURDIR)/target/cuda-toolkit
+CUDA_STAMP := $(CUDA_TOOLKIT)/.veritrace-installed-13.0.88
+CUDA_HOME_DIR := $(CUDA_TOOLKIT)/nvidia/cu13
+# H200: compute capability 9.0 (there is no GPU here to ask).
+CUDA_ENV := PATH="$(CUDA_HOME_DIR)/bin:$$PATH" CUDA_ROOT=$(CUDA_HOME_DIR) CUDA_PATH=$(CUDA_HOME_DIR) CUDA_HOME=$(CUDA_HOME_DIR) CUDA_COMPUTE_CAP=90
+CUDA_FEATURES := --features veritrace-challenger/cuda,veritrace-cli/cuda
+# Where cuda-build leaves its stripped binaries: small enough to carry to the GPU machine.
+DEVICE_DIR := target/device
+
+.PHONY: help setup model program build lint slither fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp fuzz-game osp-real-step cuda-build clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -108,22 +120,19 @@ fuzz-game: setup ## random liars against the honest strategies, refereed by the 
 osp-real-step: setup model ## every instruction of a real SmolLM2 decode layer step through the Solidity prover in revm (hours; ARGS="--phase embed" or "--from N --count M")
 	$(CARGO) run $(PROFILE) --quiet -p veritrace-e2e --bin osp_real_step -- $(ARGS)
 
-# nvcc 13.0 and the CUDA headers from PyPI, pinned to what the GPU machine's CUDA 13.0 driver runs;
-# nvvm too: left free, pip takes a newer one whose PTX the 13.0 ptxas (and driver) refuse.
-CUDA_TOOLKIT := $(CURDIR)/target/cuda-toolkit
-CUDA_STAMP := $(CUDA_TOOLKIT)/.veritrace-installed-13.0.88
-CUDA_HOME_DIR := $(CUDA_TOOLKIT)/nvidia/cu13
-# H200: compute capability 9.0 (there is no GPU here to ask).
-CUDA_ENV := PATH="$(CUDA_HOME_DIR)/bin:$$PATH" CUDA_ROOT=$(CUDA_HOME_DIR) CUDA_PATH=$(CUDA_HOME_DIR) CUDA_HOME=$(CUDA_HOME_DIR) CUDA_COMPUTE_CAP=90
-
 $(CUDA_STAMP):
 	python3 -m pip install --quiet --disable-pip-version-check --target $(CUDA_TOOLKIT) \
 	  nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-runtime==13.0.96 \
 	  nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85
 	touch $@
 
-cuda-check: setup $(CUDA_STAMP) ## type-check the challenger with the cuda feature (installs nvcc 13.0 into target/; compiles candle's kernels for sm_90)
-	$(CUDA_ENV) $(CARGO) check $(PROFILE) -p veritrace-challenger --features cuda
+cuda-build: setup $(CUDA_STAMP) ## build the challenger, the device check and the CLI with CUDA (candle's kernels for sm_90), stripped into target/device/
+	$(CUDA_ENV) $(CARGO) build $(PROFILE) -p veritrace-challenger -p veritrace-cli $(CUDA_FEATURES)
+	mkdir -p $(DEVICE_DIR)
+	for b in veritrace-challenger veritrace-device-check veritrace; do \
+	  strip -o $(DEVICE_DIR)/$$b target/release/$$b; done
+	@ls -l $(DEVICE_DIR)
+	@echo "cuda-build: the default build relinks target/release/ without CUDA on its next cargo build"
 
 clean: ## remove build outputs (keeps node_modules and models)
 	$(CARGO) clean

@@ -7,6 +7,7 @@
 //! comes. A verification's result is recorded only if the request still waits for that very
 //! answer (compare-and-set), so a late result never hides a newer answer.
 
+pub mod device_check;
 pub mod verify;
 
 use std::collections::{HashMap, HashSet};

@@ -91,7 +91,8 @@ impl OwnRun {
     }
 }
 
-fn device(kind: DeviceKind) -> Result<Device> {
+/// The candle device of `kind` (an error for CUDA in a build without the `cuda` feature).
+pub(crate) fn device(kind: DeviceKind) -> Result<Device> {
     match kind {
         DeviceKind::Cpu => Ok(Device::Cpu),
         #[cfg(feature = "cuda")]

@@ -26,7 +26,7 @@
 //! the block scales `d`, `m` are read from memory at every use.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub use candle_core::Device;
 use candle_core::Tensor;
@@ -38,7 +38,7 @@ use crate::native::{BlockAct, accumulate, block_acts, block_scales, store};
 use crate::semantics::fixed::round_div_i64;
 use crate::semantics::kernels::{Act, Kernels};
 use crate::semantics::layout::{
-    Dims, KIND_Q4, MAX_CHUNK, TensorEntry, block_bytes, layer_tensor, tid,
+    Dims, KIND_Q4, Layout, MAX_CHUNK, Region, TensorEntry, block_bytes, layer_tensor, tid,
 };
 use crate::semantics::matmul::{GUARD, Mat, Out};
 use crate::semantics::quant::QK;
@@ -80,22 +80,24 @@ fn dev_mat(w: &Mat<'_>, device: &Device) -> candle_core::Result<Tensor> {
     let nb = w.cols / QK;
     let bb = block_bytes(w.kind);
     let mut v = vec![0f32; w.rows * w.cols];
-    for r in 0..w.rows {
-        for b in 0..nb {
-            let blk = &w.data[(r * nb + b) * bb..(r * nb + b + 1) * bb];
-            let dst = &mut v[(b * w.rows + r) * QK..(b * w.rows + r + 1) * QK];
-            if w.kind == KIND_Q4 {
-                for j in 0..16 {
-                    dst[j] = (blk[j] & 0x0F) as f32;
-                    dst[j + 16] = (blk[j] >> 4) as f32;
-                }
-            } else {
-                for (d, &q) in dst.iter_mut().zip(&blk[..QK]) {
-                    *d = q as i8 as f32;
+    // One block column `b` (all rows) per task: a 1B model's weights convert on every core.
+    v.par_chunks_mut((w.rows * QK).max(1))
+        .enumerate()
+        .for_each(|(b, column)| {
+            for (r, dst) in column.chunks_exact_mut(QK).enumerate() {
+                let blk = &w.data[(r * nb + b) * bb..(r * nb + b + 1) * bb];
+                if w.kind == KIND_Q4 {
+                    for j in 0..16 {
+                        dst[j] = (blk[j] & 0x0F) as f32;
+                        dst[j + 16] = (blk[j] >> 4) as f32;
+                    }
+                } else {
+                    for (d, &q) in dst.iter_mut().zip(&blk[..QK]) {
+                        *d = q as i8 as f32;
+                    }
                 }
             }
-        }
-    }
+        });
     Tensor::from_vec(v, (nb, w.rows, QK), device)
 }
 
@@ -107,7 +109,8 @@ pub struct CandleKernels {
     /// Address of the memory the cached weights were read from (weights are found by their
     /// offset in it).
     base: usize,
-    mats: HashMap<usize, DevMat>,
+    /// The converted weights by offset in memory (shared by backends over the same image).
+    mats: Arc<HashMap<usize, DevMat>>,
     /// The first device error of the current step ([`Kernels::matmul`] cannot return one).
     error: Mutex<Option<VmError>>,
 }
@@ -157,7 +160,30 @@ impl CandleKernels {
         Ok(CandleKernels {
             device,
             base: mem.as_ptr() as usize,
-            mats,
+            mats: Arc::new(mats),
+            error: Mutex::new(None),
+        })
+    }
+
+    /// Kernels over `mem` that use the weights `self` converted (no conversion, no device
+    /// memory). `mem` must hold the same image in the same layout: its meta region (layout and
+    /// tensor directory) and image region are compared, and a difference is an error.
+    fn sharing(&self, own_mem: &[u8], mem: &[u8]) -> Result<CandleKernels> {
+        let l = Layout::read(own_mem);
+        let same = |r: Region| {
+            let (o, n) = (l.offset(r), l.size(r));
+            mem.len() == own_mem.len() && mem[o..o + n] == own_mem[o..o + n]
+        };
+        if !(same(Region::Meta) && same(Region::Image)) {
+            return Err(VmError::Backend {
+                backend: "candle",
+                reason: "weights can only be shared by memories of the same image".into(),
+            });
+        }
+        Ok(CandleKernels {
+            device: self.device.clone(),
+            base: mem.as_ptr() as usize,
+            mats: Arc::clone(&self.mats),
             error: Mutex::new(None),
         })
     }
@@ -168,7 +194,7 @@ impl CandleKernels {
         CandleKernels {
             device,
             base: 0,
-            mats: HashMap::new(),
+            mats: Arc::new(HashMap::new()),
             error: Mutex::new(None),
         }
     }
@@ -285,6 +311,17 @@ impl Candle {
     /// A backend over an initial memory on `device` (its weights are converted now).
     pub fn with_device(memory: Vec<u8>, device: Device) -> Result<Candle> {
         let kernels = CandleKernels::new(&memory, device)?;
+        Ok(Candle {
+            mem: memory,
+            kernels,
+        })
+    }
+
+    /// A backend over another initial memory of the same image that uses this backend's
+    /// device weights (for running many requests at once on one GPU without a copy of the
+    /// weights each). Errors if `memory` holds another image or layout.
+    pub fn sharing_weights(&self, memory: Vec<u8>) -> Result<Candle> {
+        let kernels = self.kernels.sharing(&self.mem, &memory)?;
         Ok(Candle {
             mem: memory,
             kernels,

@@ -79,6 +79,11 @@ impl<B: Backend> Engine<B> {
         Engine { backend, cx }
     }
 
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
     /// The backend's name.
     pub fn backend_name(&self) -> &'static str {
         self.backend.name()

@@ -30,6 +30,8 @@ pub mod pool;
 #[cfg(feature = "std")]
 pub mod program;
 #[cfg(feature = "std")]
+pub mod synthetic;
+#[cfg(feature = "std")]
 pub mod tokenizer;
 #[cfg(feature = "std")]
 pub mod wasm;
