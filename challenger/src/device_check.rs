@@ -95,8 +95,8 @@ impl Plan {
 
     /// Request `i`: a random prompt; greedy for even `i`, sampled (T = 0.8, top-k 40,
     /// top-p 0.9, a seed of its own) for odd `i`.
-    pub fn request(&self, i: usize, vocab: usize, max_tokens: u32) -> Request {
-        let tokens = prompt(1000 + i as u64, self.prompt_tokens, vocab);
+    pub fn request(&self, i: usize, max_tokens: u32) -> Request {
+        let tokens = prompt(1000 + i as u64, self.prompt_tokens, self.shape.spec().vocab);
         if i.is_multiple_of(2) {
             return Request::greedy(tokens, max_tokens);
         }
@@ -125,7 +125,7 @@ pub struct Difference {
 }
 
 /// One request run in lockstep.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LockstepReport {
     /// Greedy or sampled.
     pub sampled: bool,
@@ -220,14 +220,15 @@ impl ShapeReport {
     }
 }
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+/// Every region but the image (which no step writes).
+fn outside_image() -> impl Iterator<Item = Region> {
+    REGIONS.into_iter().filter(|&r| r != Region::Image)
 }
 
-/// Digest of every region but the image (which no step writes).
+/// Digest of every region but the image.
 fn mutable_digest(image: &ModelImage, mem: &[u8]) -> [u8; 32] {
     let mut h = Keccak256::new();
-    for r in REGIONS.into_iter().filter(|&r| r != Region::Image) {
+    for r in outside_image() {
         let (o, n) = (image.layout.offset(r), image.layout.size(r));
         h.update(&mem[o..o + n]);
     }
@@ -268,21 +269,8 @@ pub fn lockstep<R: Backend, S: Backend>(
     subject.load(req)?;
     let mut report = LockstepReport {
         sampled: req.temperature_q16 != 0,
-        steps: 0,
-        generated: 0,
-        difference: None,
-        trace_root: String::new(),
-        reference_s: 0.0,
-        subject_s: 0.0,
-        reference_decode_tok_s: 0.0,
-        subject_decode_tok_s: 0.0,
-        tokens: Vec::new(),
-        final_digest: [0; 32],
+        ..LockstepReport::default()
     };
-    let mutable: Vec<Region> = REGIONS
-        .into_iter()
-        .filter(|&r| r != Region::Image)
-        .collect();
     let traces = on_worker(|| -> Result<_> {
         let mut ref_trace = TraceRecorder::new(machine, reference.memory());
         let mut sub_trace = TraceRecorder::new(machine, subject.memory());
@@ -296,8 +284,8 @@ pub fn lockstep<R: Backend, S: Backend>(
             let t = Instant::now();
             let sub = subject.step();
             let sub_dt = t.elapsed();
-            report.reference_s += secs(ref_dt);
-            report.subject_s += secs(sub_dt);
+            report.reference_s += ref_dt.as_secs_f64();
+            report.subject_s += sub_dt.as_secs_f64();
             if decoding {
                 ref_decode += ref_dt;
                 sub_decode += sub_dt;
@@ -316,12 +304,9 @@ pub fn lockstep<R: Backend, S: Backend>(
                     return Ok(None);
                 }
             };
-            if let Some((r, at)) = first_difference(
-                image,
-                mutable.iter().copied(),
-                reference.memory(),
-                subject.memory(),
-            ) {
+            if let Some((r, at)) =
+                first_difference(image, outside_image(), reference.memory(), subject.memory())
+            {
                 report.difference = Some(Difference {
                     after_step: Some(step),
                     what: format!("{r:?}"),
@@ -356,11 +341,15 @@ pub fn lockstep<R: Backend, S: Backend>(
     report.generated = answer.tokens.len();
     let rate = |d: Duration| {
         let n = report.generated.saturating_sub(1) as f64;
-        if d.is_zero() { 0.0 } else { n / secs(d) }
+        if d.is_zero() {
+            0.0
+        } else {
+            n / d.as_secs_f64()
+        }
     };
     report.reference_decode_tok_s = rate(ref_decode);
     report.subject_decode_tok_s = rate(sub_decode);
-    report.trace_root = hex(&ref_trace.root());
+    report.trace_root = alloy::hex::encode(ref_trace.root());
     report.final_digest = mutable_digest(image, reference.memory());
     if let Some((r, at)) = first_difference(image, REGIONS, reference.memory(), subject.memory()) {
         report.difference = Some(Difference {
@@ -387,10 +376,6 @@ pub fn lockstep<R: Backend, S: Backend>(
     Ok(report)
 }
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The long traced run on both sides.
 fn verify_run(
     image: &ModelImage,
@@ -401,10 +386,10 @@ fn verify_run(
 ) -> Result<VerifyReport> {
     let t = Instant::now();
     let (ref_out, ref_trace) = run_traced(reference, machine, req)?;
-    let reference_s = secs(t.elapsed());
+    let reference_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let (sub_out, sub_trace) = run_traced(subject, machine, req)?;
-    let subject_s = secs(t.elapsed());
+    let subject_s = t.elapsed().as_secs_f64();
     let identical = ref_trace.root() == sub_trace.root()
         && ref_trace.step_count() == sub_trace.step_count()
         && ref_out.answer == sub_out.answer
@@ -426,11 +411,10 @@ fn batch_run(
     first: &Candle,
     lockstep: &[LockstepReport],
 ) -> Result<BatchReport> {
-    let vocab = plan.shape.spec().vocab;
     let mut engines = Vec::with_capacity(plan.batch);
     for i in 0..plan.batch {
         let backend = first.sharing_weights(image.initial_memory())?;
-        let req = plan.request(i % lockstep.len(), vocab, plan.max_tokens);
+        let req = plan.request(i % lockstep.len(), plan.max_tokens);
         engines.push((
             Engine::with_backend(backend),
             req,
@@ -458,7 +442,7 @@ fn batch_run(
             })
             .collect()
     });
-    let wall_s = secs(t.elapsed());
+    let wall_s = t.elapsed().as_secs_f64();
     let mut report = BatchReport {
         engines: plan.batch,
         generated: 0,
@@ -490,7 +474,7 @@ pub fn check_shape(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<ShapeR
     .context("importing the random model")?;
     drop(gguf);
     let machine = ModelMachine::new(&image).context("flattening the canonical program")?;
-    let build_s = secs(t.elapsed());
+    let build_s = t.elapsed().as_secs_f64();
     progress(&format!(
         "{:?}: {} weights, 2^{} bytes of memory, built and imported in {build_s:.1} s",
         plan.shape,
@@ -501,7 +485,7 @@ pub fn check_shape(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<ShapeR
     let t = Instant::now();
     let subject_backend = Candle::with_device(image.initial_memory(), device(plan.device)?)
         .context("starting the candle backend on the device under test")?;
-    let subject_setup_s = secs(t.elapsed());
+    let subject_setup_s = t.elapsed().as_secs_f64();
     let subject_name = format!("candle on {:?}", plan.device).to_lowercase();
     progress(&format!(
         "{subject_name}: weights ready in {subject_setup_s:.1} s"
@@ -521,7 +505,7 @@ pub fn check_shape(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<ShapeR
         batch: None,
     };
     for i in 0..plan.requests {
-        let req = plan.request(i, spec.vocab, plan.max_tokens);
+        let req = plan.request(i, plan.max_tokens);
         let r = lockstep(&image, &machine, &mut reference, &mut subject, &req)?;
         progress(&format!(
             "request {}/{} ({}): {} steps, {} tokens, {}; decode {:.1} tok/s on the device, {:.1} on the CPU",
@@ -540,7 +524,7 @@ pub fn check_shape(plan: &Plan, mut progress: impl FnMut(&str)) -> Result<ShapeR
         report.lockstep.push(r);
     }
     if plan.verify_tokens > 0 {
-        let req = plan.request(0, spec.vocab, plan.verify_tokens);
+        let req = plan.request(0, plan.verify_tokens);
         let v = verify_run(&image, &machine, &mut reference, &mut subject, &req)?;
         progress(&format!(
             "verification of a {}-token answer ({} steps, traced): {:.2} s on the device, {:.2} s on the CPU, {}",
