@@ -10,7 +10,7 @@
 pub mod device_check;
 pub mod verify;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use alloy::primitives::{Address, B256, U256};
@@ -26,9 +26,9 @@ use veritrace_node::events::{decode, sync_events};
 use veritrace_node::games::{self, GameOutcome, GameRecord};
 use veritrace_node::metrics::Metrics;
 use veritrace_node::models::Models;
+use veritrace_node::runs::{HeldRuns, SharedSource};
 use veritrace_node::service::{self, Round, Shutdown};
 use veritrace_node::store::{Batch, Store};
-use veritrace_protocol::game::TraceSource;
 use veritrace_tracer::run_source::BoundaryEdit;
 use veritrace_vm::io::input_region;
 
@@ -131,7 +131,7 @@ struct Job {
     claim: Claim,
 }
 
-type Sources = Arc<Mutex<HashMap<B256, Arc<dyn TraceSource + Send + Sync>>>>;
+type Sources = Arc<Mutex<HeldRuns>>;
 
 /// Everything the verifier task and the game loop share.
 #[derive(Clone)]
@@ -155,6 +155,8 @@ pub struct Challenger {
     shared: Shared,
     jobs: mpsc::Sender<Job>,
     receiver: Option<mpsc::Receiver<Job>>,
+    /// Games whose clock we let run out, reported once.
+    out_of_time: HashSet<u64>,
 }
 
 impl std::fmt::Debug for Challenger {
@@ -199,6 +201,7 @@ impl Challenger {
             })
             .await?;
         let (jobs, receiver) = mpsc::channel(config.queue.max(1));
+        let sources = HeldRuns::new(config.common.held_runs, chain.metrics.runs_held.clone());
         Ok(Self {
             shared: Shared {
                 chain,
@@ -206,7 +209,7 @@ impl Challenger {
                 models,
                 config,
                 edit,
-                sources: Arc::default(),
+                sources: Arc::new(Mutex::new(sources)),
                 in_flight: Arc::default(),
                 bond,
                 window,
@@ -214,6 +217,7 @@ impl Challenger {
             },
             jobs,
             receiver: Some(receiver),
+            out_of_time: HashSet::new(),
         })
     }
 
@@ -253,7 +257,20 @@ impl Challenger {
         )
         .await?;
         self.queue_answers()?;
-        self.play_games().await
+        self.play_games().await?;
+        self.let_go_of_finished_runs()
+    }
+
+    /// Lets go of the runs of requests with no open game of ours (the challenger holds a run
+    /// only for the games it plays: whoever ended them, and however it learned of it).
+    fn let_go_of_finished_runs(&self) -> Result<()> {
+        let s = &self.shared;
+        let disputed = games::disputed_requests(&s.store)?;
+        s.sources
+            .lock()
+            .expect("lock")
+            .retain(|id| disputed.contains(id));
+        Ok(())
     }
 
     fn queue_answers(&mut self) -> Result<()> {
@@ -316,8 +333,14 @@ impl Challenger {
                 continue;
             }
             let source = s.source_for(record.request_id).await;
-            let Some(progress) =
-                driver::advance_or_log(&s.chain, Role::Challenger, game_id, source).await
+            let Some(progress) = driver::advance_or_log(
+                &s.chain,
+                Role::Challenger,
+                game_id,
+                record.opened_block,
+                source,
+            )
+            .await
             else {
                 continue;
             };
@@ -326,13 +349,18 @@ impl Challenger {
                     tracing::info!(game = game_id, %action, gas, "move");
                 }
                 Progress::Waiting => {}
+                Progress::OutOfTime => {
+                    if self.out_of_time.insert(game_id) {
+                        tracing::error!(game = game_id, request = %record.request_id,
+                        "our clock in this game RAN OUT: no move is possible; the other party wins it on time");
+                    }
+                }
                 Progress::Over { won, cancelled } => {
                     let outcome = GameOutcome::of(cancelled, won);
                     tracing::info!(game = game_id, ?outcome, "dispute over");
                     let metrics = &s.chain.metrics;
                     s.store
                         .write(|b| games::close_game(b, game_id, outcome, metrics))?;
-                    s.sources.lock().expect("lock").remove(&record.request_id);
                 }
             }
         }
@@ -342,9 +370,9 @@ impl Challenger {
 
 impl Shared {
     /// Our view of a request's run: cached from verification, or recomputed (after a restart).
-    async fn source_for(&self, request_id: B256) -> Result<Arc<dyn TraceSource + Send + Sync>> {
+    async fn source_for(&self, request_id: B256) -> Result<SharedSource> {
         if let Some(source) = self.sources.lock().expect("lock").get(&request_id) {
-            return Ok(source.clone());
+            return Ok(source);
         }
         let record: RequestRecord = self
             .store
@@ -507,6 +535,7 @@ impl Shared {
                     request_id: job.request_id,
                     answer_index: job.answer_index,
                     outcome: GameOutcome::Open,
+                    opened_block: receipt.block_number.unwrap_or_default(),
                 },
             )
         })
@@ -598,7 +627,19 @@ fn apply_event(
         }
     } else if let Some(e) = decode::<O::AnswerChallenged>(log) {
         if e.challenger == me {
-            games::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
+            let game_id = games::open_game(batch, &e, log)?;
+            // Our own challenge, also when the daemon stopped before it wrote that down: the
+            // answer waits for verification no more (verifying it again after a restart would
+            // bond a second challenge).
+            if let Some(mut record) = batch.request::<RequestRecord>(&e.requestId)?
+                && matches!(record.watch, Watch::Queued { answer_index, .. } if answer_index == e.answerIndex)
+            {
+                record.watch = Watch::Challenged {
+                    answer_index: e.answerIndex,
+                    game_id,
+                };
+                batch.put_request(&e.requestId, &record)?;
+            }
         }
     } else if let Some(e) = decode::<O::DisputeResolved>(log) {
         games::record_resolution(batch, &e, Role::Challenger, metrics)?;
@@ -672,6 +713,73 @@ mod tests {
             .unwrap();
         let now: RequestRecord = store.request(&id).unwrap().unwrap();
         assert_eq!(now.watch, agreed);
+    }
+
+    /// The challenger bonded a challenge and stopped before it recorded it: the chain's
+    /// `AnswerChallenged` event (ours) must take the answer out of the verification queue, or
+    /// the restarted challenger verifies it again and bonds a second challenge.
+    #[test]
+    fn our_own_challenge_event_takes_the_answer_out_of_the_queue() {
+        use alloy::sol_types::SolEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.redb")).unwrap();
+        let (me, other) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let challenge = |request: B256, challenger: Address, game: u64| {
+            let event = InferenceOracle::AnswerChallenged {
+                requestId: request,
+                answerIndex: 1,
+                gameId: U256::from(game),
+                challenger,
+            };
+            Log {
+                inner: alloy::primitives::Log {
+                    address: Address::repeat_byte(9),
+                    data: event.encode_log_data(),
+                },
+                block_number: Some(77),
+                ..Log::default()
+            }
+        };
+        let (ours, theirs) = (B256::repeat_byte(7), B256::repeat_byte(8));
+        store
+            .write(|b| {
+                for id in [ours, theirs] {
+                    b.put_request(
+                        &id,
+                        &RequestRecord {
+                            model_id: B256::ZERO,
+                            input: vec![1],
+                            watch: queued(1),
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let models = Models::default();
+        let metrics = Metrics::new("test");
+        store
+            .write(|b| {
+                apply_event(b, &challenge(ours, me, 5), me, &models, &metrics)?;
+                apply_event(b, &challenge(theirs, other, 6), me, &models, &metrics)
+            })
+            .unwrap();
+        let watch = |id| store.request::<RequestRecord>(&id).unwrap().unwrap().watch;
+        assert_eq!(
+            watch(ours),
+            Watch::Challenged {
+                answer_index: 1,
+                game_id: 5
+            }
+        );
+        assert_eq!(
+            watch(theirs),
+            queued(1),
+            "another's challenge leaves ours to decide"
+        );
+        let game: GameRecord = store.game(5).unwrap().unwrap();
+        assert_eq!((game.outcome, game.opened_block), (GameOutcome::Open, 77));
+        assert!(store.game::<GameRecord>(6).unwrap().is_none());
     }
 
     /// Records written before `submitted_block` existed still load (as block 0: first in line).

@@ -82,6 +82,9 @@ fn executor_config(world: &World, account: usize, name: &str) -> Result<Executor
         finalize: true,
         min_fee_wei: 0,
         game_gas_reserve: 4_000_000,
+        // The scenarios count credits at the oracle.
+        withdraw: false,
+        withdraw_at_wei: 0,
     })
 }
 

@@ -137,6 +137,11 @@ impl World {
         let key_file = self.dir.path().join(format!("{name}.key"));
         let signer = self.chain.signer(account);
         std::fs::write(&key_file, hex::encode(signer.to_bytes()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(CommonConfig {
             rpc_url: self.chain.endpoint(),
             oracle: self.deployment.oracle,
@@ -145,6 +150,8 @@ impl World {
             key_file: Some(key_file),
             poll_ms: 200,
             start_block: 0,
+            rpc_timeout_ms: 30_000,
+            held_runs: 8,
             models: Vec::new(),
         })
     }
@@ -161,6 +168,7 @@ impl World {
             signer.clone(),
             config.oracle,
             RetryPolicy {
+                call_timeout: config.rpc_timeout(),
                 first_delay: Duration::from_millis(100),
                 max_delay: Duration::from_secs(1),
                 max_retries: 30,
@@ -179,6 +187,7 @@ impl World {
             store = Store::open(&config.state);
         }
         let store = store?;
+        store.bind(chain.chain_id().await?, chain.oracle)?;
         let (_, served, _) = smollm2()?;
         let models = Models::from([(self.model_id, served.clone())]);
         Ok((chain, store, models, signer))

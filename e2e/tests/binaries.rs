@@ -405,6 +405,8 @@ async fn bad_configuration_is_refused_clearly() {
         key_file: None,
         poll_ms: 200,
         start_block: 0,
+        rpc_timeout_ms: 30_000,
+        held_runs: 8,
         models: vec![served_model()],
     };
     let refused = |status: ExitStatus, stderr: &str, what: &str, expected: &[&str]| {

@@ -4,7 +4,10 @@
 //! lying challenger loses; a challenger killed mid-dispute and restarted still wins, through an
 //! RPC outage of several seconds; so does an executor killed and restarted mid-dispute; fifty
 //! sybil challengers and a flood of 1-wei requests cannot make an honest executor lose; an
-//! executor short of its balance reserve answers nothing until it can afford to.
+//! executor short of its balance reserve answers nothing until it can afford to; an honest
+//! executor withdraws what it earned into its wallet; a challenger
+//! behind a provider that caps log ranges at five blocks still catches a cheat; no daemon keeps
+//! the run of a settled request in memory.
 
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use veritrace_challenger::ChallengerConfig;
 use veritrace_challenger::verify::{BackendKind, DeviceKind};
 use veritrace_contracts::{InferenceOracle, ProtocolParams};
 use veritrace_devnet::world::{Running, World, game_of, smollm2, wait_for};
-use veritrace_e2e::proxy::FlakyProxy;
+use veritrace_e2e::proxy::{CappedLogsProxy, FlakyProxy};
 use veritrace_executor::ExecutorConfig;
 use veritrace_node::chain::driver::Role;
 
@@ -35,6 +38,9 @@ fn executor_config(world: &World, name: &str) -> ExecutorConfig {
         finalize: true,
         min_fee_wei: 0,
         game_gas_reserve: 4_000_000,
+        // The scenarios count credits at the oracle.
+        withdraw: false,
+        withdraw_at_wei: 0,
     }
 }
 
@@ -55,6 +61,21 @@ async fn cheater(world: &World, name: &str, cheater: Cheater) -> Running {
         .executor_with(executor_config(world, name), cheater.into_runner())
         .await
         .unwrap()
+}
+
+/// Starts a cheater (account 1) that tampers with a decode layer step of every answer.
+async fn tampering_cheater(world: &World) -> Running {
+    let tamper = Cheat::TamperHidden {
+        step: DECODE_LAYER_STEP,
+    };
+    cheater(world, "cheater", Cheater::new(tamper)).await
+}
+
+/// The challenger's (account 2) configuration, reaching the node through `rpc_url` (a proxy).
+fn challenger_config_via(world: &World, rpc_url: &str) -> ChallengerConfig {
+    let mut config = challenger_config(world, 2, "challenger");
+    config.common.rpc_url = rpc_url.to_string();
+    config
 }
 
 /// Waits until `request`'s answer was rejected (the executor lost a game) and returns the game.
@@ -139,6 +160,26 @@ async fn credit(world: &World, who: Address) -> U256 {
     world.credit(who).await.unwrap()
 }
 
+/// Everything `who` withdrew from the oracle.
+async fn withdrawn(world: &World, who: Address) -> U256 {
+    use alloy::providers::Provider;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(world.deployment.oracle)
+        .event_signature(<InferenceOracle::Withdrawn as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .topic1(who.into_word())
+        .from_block(0);
+    let logs = world.chain.provider().get_logs(&filter).await.unwrap();
+    logs.iter()
+        .map(|l| {
+            l.log_decode::<InferenceOracle::Withdrawn>()
+                .unwrap()
+                .inner
+                .data
+                .amount
+        })
+        .fold(U256::ZERO, |sum, amount| sum + amount)
+}
+
 async fn stop_all(daemons: Vec<Running>) {
     for d in daemons {
         d.stop().await;
@@ -151,7 +192,10 @@ async fn an_honest_answer_is_verified_finalized_and_delivered() {
     veritrace_devnet::world::init_logs();
     let world = World::start(ProtocolParams::default()).await.unwrap();
     let executor = world
-        .executor(executor_config(&world, "executor"))
+        .executor(ExecutorConfig {
+            withdraw: true,
+            ..executor_config(&world, "executor")
+        })
         .await
         .unwrap();
     let challenger = world
@@ -191,9 +235,19 @@ async fn an_honest_answer_is_verified_finalized_and_delivered() {
     .await
     .unwrap();
     assert!(text.contains("Paris"), "{text:?}");
+    // Fee and bond are credited, then withdrawn into the executor's wallet, which pays its gas.
+    wait_for("the executor to withdraw its credits", LIMIT, || async {
+        Ok(world
+            .credit(executor.address)
+            .await?
+            .is_zero()
+            .then_some(()))
+    })
+    .await
+    .unwrap();
     let fee = U256::from(10u64).pow(U256::from(16));
     assert_eq!(
-        credit(&world, executor.address).await,
+        withdrawn(&world, executor.address).await,
         fee + world.params.executor_bond
     );
     assert!(executor.metrics.gas_spent.get() > 0);
@@ -268,6 +322,12 @@ async fn every_cheating_executor_is_caught_and_slashed() {
             "{what}: the challenger gets its bond back and 80% of the executor's"
         );
         eprintln!("{what}: caught and slashed in game {game}");
+        // Its answer is rejected: nothing is left to defend, its run is let go.
+        wait_for("the cheater to let go of its run", LIMIT, || async {
+            Ok((cheater.metrics.runs_held.get() == 0).then_some(()))
+        })
+        .await
+        .unwrap();
         cheater.stop().await;
     }
     // The daemon books a game's end on its next round after the chain settles it.
@@ -278,6 +338,13 @@ async fn every_cheating_executor_is_caught_and_slashed() {
     .unwrap();
     assert_eq!(challenger.metrics.disputes_lost.get(), 0);
     assert_eq!(challenger.metrics.mismatches.get(), 6);
+    // Every game is over (most of them ended by the chain's event, not the daemon's own read):
+    // no run is left in memory.
+    wait_for("the challenger to let go of its runs", LIMIT, || async {
+        Ok((challenger.metrics.runs_held.get() == 0).then_some(()))
+    })
+    .await
+    .unwrap();
     challenger.stop().await;
 }
 
@@ -367,16 +434,8 @@ async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage
     let proxy = FlakyProxy::start(format!("127.0.0.1:{}", world.chain.port()).parse().unwrap())
         .await
         .unwrap();
-    let cheater = cheater(
-        &world,
-        "cheater",
-        Cheater::new(Cheat::TamperHidden {
-            step: DECODE_LAYER_STEP,
-        }),
-    )
-    .await;
-    let mut config = challenger_config(&world, 2, "challenger");
-    config.common.rpc_url = proxy.url();
+    let cheater = tampering_cheater(&world).await;
+    let config = challenger_config_via(&world, &proxy.url());
     let challenger = world.challenger(config.clone()).await.unwrap();
     let request = world.ask(QUESTION, TOKENS, 4).await.unwrap();
     let game = challenged(&world, request).await;
@@ -397,6 +456,35 @@ async fn a_challenger_killed_mid_dispute_restarts_and_wins_through_an_rpc_outage
         "the outage was seen and ridden out"
     );
     stop_all(vec![cheater, restarted]).await;
+}
+
+/// Hosted providers refuse `eth_getLogs` over more than a few thousand blocks (some over a few
+/// dozen); reading from the deployment block to the head in one call, as event sync and the
+/// level-1 picks once did, would leave the challenger unable to pick, losing on time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenger_behind_a_provider_that_caps_log_ranges_still_catches_a_cheat() {
+    let _serial = SERIAL.lock().await;
+    veritrace_devnet::world::init_logs();
+    let world = World::start(ProtocolParams::default()).await.unwrap();
+    let proxy = CappedLogsProxy::start(&world.chain.endpoint(), 5)
+        .await
+        .unwrap();
+    let cheater = tampering_cheater(&world).await;
+    let config = challenger_config_via(&world, &proxy.url());
+    let challenger = world.challenger(config).await.unwrap();
+    let request = world.ask(QUESTION, TOKENS, 6).await.unwrap();
+    let game = rejected(&world, request).await;
+    assert_eq!(resolution(&world, game).await, (false, false));
+    assert!(
+        proxy.refused() > 0,
+        "the challenger met the cap (the deployment alone is more than five blocks)"
+    );
+    wait_for("the challenger to book the win", LIMIT, || async {
+        Ok((challenger.metrics.disputes_won.get() == 1).then_some(()))
+    })
+    .await
+    .unwrap();
+    stop_all(vec![cheater, challenger]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -735,7 +823,7 @@ async fn fifty_sybil_challengers_and_a_request_flood_cannot_make_the_honest_exec
             if g.view.is_turn_of(Role::Challenger) {
                 let view = g.view;
                 if view.phase == Phase::TracePick && picks < sybil.picks {
-                    let nodes = posted_hashes(party, *id).await.unwrap();
+                    let nodes = posted_hashes(party, *id, 0).await.unwrap();
                     let levels = view.node_height.min(5);
                     let pick =
                         child_toward(sybil.target, view.node_index, view.node_height, levels);

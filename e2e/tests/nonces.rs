@@ -30,15 +30,7 @@ async fn a_send_that_reverts_before_broadcast_leaves_no_nonce_gap() {
     )
     .await
     .unwrap();
-    let claim = veritrace_contracts::DisputeGame::DisputeClaim {
-        traceRoot: B256::repeat_byte(1),
-        stepCount: 3,
-        traceDepth: 2,
-        programRoot: B256::repeat_byte(2),
-        memoryLog2: 16,
-        initialGlobalsHash: B256::repeat_byte(3),
-        maxStepInstructions: 100,
-    };
+    let claim = veritrace_e2e::bare_game::claim(B256::repeat_byte(1), 3, 2);
     for round in 0..3 {
         let refused = party_chain
             .send(

@@ -35,6 +35,15 @@ pub struct CommonConfig {
     /// First block to read events from on a fresh database (the deployment block).
     #[serde(default)]
     pub start_block: u64,
+    /// Longest wait for one RPC call, in milliseconds: a node that accepts the connection and
+    /// never answers costs a retry, never the daemon.
+    #[serde(default = "default_rpc_timeout_ms")]
+    pub rpc_timeout_ms: u64,
+    /// Runs kept in memory for open games and answers still in their window (each holds an
+    /// engine: ~0.3 GiB for SmolLM2-135M, more during level 2); a run let go is recomputed
+    /// when a game needs it.
+    #[serde(default = "default_held_runs")]
+    pub held_runs: usize,
     /// The models this party runs.
     #[serde(default)]
     pub models: Vec<ModelConfig>,
@@ -42,6 +51,14 @@ pub struct CommonConfig {
 
 fn default_poll_ms() -> u64 {
     500
+}
+
+fn default_rpc_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_held_runs() -> usize {
+    8
 }
 
 /// One served model: its GGUF file and the name it was registered under.
@@ -61,14 +78,33 @@ impl CommonConfig {
         Duration::from_millis(self.poll_ms.max(10))
     }
 
-    /// Reads the signing key: from `key_file` if set, else from `VERITRACE_KEY`.
+    /// The longest wait for one RPC call.
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms.max(1))
+    }
+
+    /// Reads the signing key: from `key_file` if set, else from `VERITRACE_KEY`. A key file
+    /// that others may read is named in a warning; a key given where its file's path belongs is
+    /// refused without being echoed.
     pub fn signer(&self) -> Result<PrivateKeySigner> {
         let (text, origin) = match &self.key_file {
-            Some(path) => (
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the key file {}", path.display()))?,
-                format!("key file {}", path.display()),
+            Some(path) if looks_like_a_key(path) => anyhow::bail!(
+                "key_file must be the path of a file holding the key, not the key itself \
+                 (the key is not shown here; put it in a file readable by you alone, or in {KEY_ENV})"
             ),
+            Some(path) => {
+                if let Some(mode) = exposed_mode(path) {
+                    tracing::warn!(
+                        "the key file {} can be read by other users (mode {mode:o}): chmod 600 it",
+                        path.display()
+                    );
+                }
+                (
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the key file {}", path.display()))?,
+                    format!("key file {}", path.display()),
+                )
+            }
             None => (
                 std::env::var(KEY_ENV).with_context(|| {
                     format!("no key: set key_file in the config, --key-file, or {KEY_ENV}")
@@ -80,6 +116,28 @@ impl CommonConfig {
         text.trim()
             .parse::<PrivateKeySigner>()
             .map_err(|_| anyhow::anyhow!("the {origin} does not hold a hex private key"))
+    }
+}
+
+/// Whether `path` is a private key in hex rather than a path (64 hex digits, `0x` or not).
+fn looks_like_a_key(path: &Path) -> bool {
+    let text = path.to_string_lossy();
+    let hex = text.trim().trim_start_matches("0x");
+    hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The permission bits of the file at `path` if its group or other users may read it.
+fn exposed_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -119,6 +177,12 @@ pub struct CommonArgs {
     /// First block to read events from on a fresh database.
     #[arg(long)]
     pub start_block: Option<u64>,
+    /// Longest wait for one RPC call, in milliseconds (default 30000).
+    #[arg(long)]
+    pub rpc_timeout_ms: Option<u64>,
+    /// Runs kept in memory for games and answers (default 8).
+    #[arg(long)]
+    pub held_runs: Option<usize>,
     /// A served model as `NAME=PATH.gguf` (repeatable; replaces the config's list).
     #[arg(long = "model", value_parser = parse_model)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -171,6 +235,7 @@ name = "m"
         .unwrap();
         let config: CommonConfig = read_config(&path).unwrap();
         assert_eq!(config.poll_ms, 500);
+        assert_eq!(config.rpc_timeout(), Duration::from_secs(30));
         assert_eq!(config.models.len(), 1);
         assert!(config.signer().is_err());
 
@@ -186,6 +251,41 @@ name = "m"
 
         std::fs::write(&path, "rpc_url = 1").unwrap();
         assert!(read_config::<CommonConfig>(&path).is_err());
+    }
+
+    /// A hex key passed where its file's path belongs (`--key-file 0x...`) must not be echoed
+    /// in the "no such file" error; a key file others can read is reported.
+    #[test]
+    fn a_key_given_as_a_path_is_refused_without_echo_and_open_key_files_are_noticed() {
+        let secret = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+        for given in [secret.to_string(), format!("0x{secret}")] {
+            let config = CommonConfig {
+                rpc_url: "http://127.0.0.1:8545".into(),
+                oracle: Address::ZERO,
+                state: "s.redb".into(),
+                metrics_addr: None,
+                key_file: Some(PathBuf::from(&given)),
+                poll_ms: 500,
+                start_block: 0,
+                rpc_timeout_ms: 30_000,
+                held_runs: 8,
+                models: Vec::new(),
+            };
+            let err = format!("{:#}", config.signer().unwrap_err());
+            assert!(!err.contains(&secret[8..40]), "the key was echoed: {err}");
+            assert!(err.contains("not the key itself"), "{err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.key");
+        std::fs::write(&key, secret).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(exposed_mode(&key), Some(0o644));
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert_eq!(exposed_mode(&key), None);
+        }
     }
 
     #[test]
@@ -237,6 +337,8 @@ name = "m"
                 key_file: Some("k.key".into()),
                 poll_ms: 700,
                 start_block: 9,
+                rpc_timeout_ms: 30_000,
+                held_runs: 8,
                 models: vec![other],
             }
         );

@@ -7,23 +7,23 @@ use anyhow::Result;
 use crate::chain::Chain;
 use crate::store::{Batch, Store};
 
-/// Reads the events of new blocks and applies them to the state with `apply`, batch by batch:
-/// each batch's effects and the cursor move in one transaction. Returns the new cursor.
+/// Reads the events of new blocks and applies them to the state with `apply`, batch by batch
+/// (as many blocks as the node serves in one call): each batch's effects and the cursor move
+/// in one transaction. Returns the new cursor.
 pub async fn sync_events(
     chain: &Chain,
     store: &Store,
     start_block: u64,
     mut apply: impl FnMut(&mut Batch<'_>, &Log) -> Result<()>,
 ) -> Result<u64> {
-    const BATCH_BLOCKS: u64 = 2_000;
     let head = chain.head().await?.number;
     let mut from = match store.cursor()? {
         Some(cursor) => cursor + 1,
         None => start_block,
     };
+    let filter = chain.events();
     while from <= head {
-        let to = head.min(from + BATCH_BLOCKS - 1);
-        let logs = chain.logs(from, to).await?;
+        let (logs, to) = chain.log_chunk(&filter, from, head).await?;
         store.write(|batch| {
             for log in &logs {
                 apply(batch, log)?;

@@ -1,14 +1,16 @@
 //! The games a party plays, as its database records them: opened when a dispute names one of
 //! its answers or challenges, closed once (by the resolution event or the party's own read).
 
-use alloy::primitives::{B256, U256};
+use std::collections::HashSet;
+
+use alloy::primitives::B256;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use veritrace_contracts::InferenceOracle;
 use veritrace_protocol::game::Role;
 
 use crate::metrics::Metrics;
-use crate::store::Batch;
+use crate::store::{Batch, Store};
 
 /// Where one game stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +34,9 @@ pub struct GameRecord {
     pub answer_index: u32,
     /// Where the game stands.
     pub outcome: GameOutcome,
+    /// The block of the challenge that opened it (0 in older databases: read from the start).
+    #[serde(default)]
+    pub opened_block: u64,
 }
 
 impl GameOutcome {
@@ -45,21 +50,22 @@ impl GameOutcome {
     }
 }
 
-/// Records game `id` over (`request_id`, `answer_index`) as open, unless it is known already.
+/// Records the game `challenge` opened, in block `log`'s, as open, unless it is known already;
+/// returns its id.
 pub fn open_game(
     batch: &mut Batch<'_>,
-    id: U256,
-    request_id: B256,
-    answer_index: u32,
+    challenge: &InferenceOracle::AnswerChallenged,
+    log: &alloy::rpc::types::Log,
 ) -> Result<u64> {
-    let id = u64::try_from(id).context("game id past u64")?;
+    let id = u64::try_from(challenge.gameId).context("game id past u64")?;
     if batch.game::<GameRecord>(id)?.is_none() {
         batch.put_game(
             id,
             &GameRecord {
-                request_id,
-                answer_index,
+                request_id: challenge.requestId,
+                answer_index: challenge.answerIndex,
                 outcome: GameOutcome::Open,
+                opened_block: log.block_number.unwrap_or_default(),
             },
         )?;
     }
@@ -99,4 +105,14 @@ pub fn close_game(
         _ => 0,
     };
     batch.put_game(id, &GameRecord { outcome, ..record })
+}
+
+/// The requests with a game of ours still open (the runs a party must keep answering for).
+pub fn disputed_requests(store: &Store) -> Result<HashSet<B256>> {
+    Ok(store
+        .games::<GameRecord>()?
+        .into_iter()
+        .filter(|(_, g)| g.outcome == GameOutcome::Open)
+        .map(|(_, g)| g.request_id)
+        .collect())
 }

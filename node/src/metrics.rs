@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use prometheus_client::encoding::text::encode;
@@ -12,6 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// The counters both daemons keep (each uses the ones that apply to its role).
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct Metrics {
     pub confirm_seconds: Histogram,
     /// Work waiting in the queue.
     pub queue_depth: Gauge,
+    /// Runs held in memory for games and answers that may need them.
+    pub runs_held: Gauge,
     registry: Arc<Registry>,
 }
 
@@ -79,6 +83,8 @@ impl Metrics {
         registry.register("disputes_open", "Games open", disputes_open.clone());
         let queue_depth = Gauge::default();
         registry.register("queue_depth", "Work waiting", queue_depth.clone());
+        let runs_held = Gauge::default();
+        registry.register("runs_held", "Runs held in memory", runs_held.clone());
         let inference_seconds = Histogram::new(exponential_buckets(0.25, 2.0, 12));
         registry.register(
             "inference_seconds",
@@ -105,6 +111,7 @@ impl Metrics {
             rpc_faults,
             inference_seconds,
             queue_depth,
+            runs_held,
             registry: Arc::new(registry),
         }
     }
@@ -117,25 +124,51 @@ impl Metrics {
     }
 
     /// Serves `GET /metrics` on `addr` until the task is dropped; returns the bound address
-    /// (pass port 0 to let the OS pick one).
+    /// (pass port 0 to let the OS pick one). A connection that sends no request within 5 s is
+    /// closed, at most 64 are served at once (more wait in the listen backlog), and a failed
+    /// `accept` (out of file descriptors) pauses instead of spinning: an idle or hostile scraper
+    /// cannot take the daemon's descriptors or a core.
     pub async fn serve(
         &self,
         addr: SocketAddr,
+    ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        self.serve_with(addr, ServeLimits::default()).await
+    }
+
+    async fn serve_with(
+        &self,
+        addr: SocketAddr,
+        limits: ServeLimits,
     ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the metrics endpoint {addr}"))?;
         let bound = listener.local_addr()?;
         let metrics = self.clone();
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut conn, _)) = listener.accept().await else {
-                    continue;
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let mut conn = match listener.accept().await {
+                    Ok((conn, _)) => conn,
+                    Err(error) => {
+                        tracing::warn!("metrics endpoint: accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
                 let metrics = metrics.clone();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let mut head = vec![0u8; 2048];
-                    let n = conn.read(&mut head).await.unwrap_or(0);
+                    let n = match tokio::time::timeout(limits.read_timeout, conn.read(&mut head))
+                        .await
+                    {
+                        Ok(Ok(n)) => n,
+                        _ => return,
+                    };
                     let line = String::from_utf8_lossy(&head[..n]);
                     let response = if line.starts_with("GET /metrics") {
                         let body = metrics.render();
@@ -147,11 +180,31 @@ impl Metrics {
                         "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
                             .to_string()
                     };
-                    let _ = conn.write_all(response.as_bytes()).await;
+                    let _ = tokio::time::timeout(
+                        limits.read_timeout,
+                        conn.write_all(response.as_bytes()),
+                    )
+                    .await;
                 });
             }
         });
         Ok((bound, task))
+    }
+}
+
+/// How long the metrics endpoint waits for a request and how many it serves at once.
+#[derive(Debug, Clone, Copy)]
+struct ServeLimits {
+    read_timeout: Duration,
+    max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            read_timeout: Duration::from_secs(5),
+            max_connections: 64,
+        }
     }
 }
 
@@ -166,12 +219,7 @@ mod tests {
         m.disputes_open.set(2);
         m.inference_seconds.observe(1.5);
         let (addr, task) = m.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        conn.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut body = String::new();
-        conn.read_to_string(&mut body).await.unwrap();
+        let body = scrape(addr).await;
         task.abort();
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
         assert!(body.contains("veritrace_test_seen_total 3"), "{body}");
@@ -180,5 +228,47 @@ mod tests {
             body.contains("veritrace_test_inference_seconds_count 1"),
             "{body}"
         );
+    }
+
+    async fn scrape(addr: SocketAddr) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut body = String::new();
+        conn.read_to_string(&mut body).await.unwrap();
+        body
+    }
+
+    /// Idle connections (a scraper that connects and never asks) are closed after the read
+    /// timeout, more of them than the endpoint serves at once never lock out a real scrape for
+    /// longer than that, and each is served or closed: none is left open for good.
+    #[tokio::test]
+    async fn idle_connections_are_closed_and_cannot_lock_the_endpoint_out() {
+        let m = Metrics::new("veritrace_test");
+        let limits = ServeLimits {
+            read_timeout: Duration::from_millis(300),
+            max_connections: 4,
+        };
+        let (addr, task) = m
+            .serve_with("127.0.0.1:0".parse().unwrap(), limits)
+            .await
+            .unwrap();
+        let mut idle = Vec::new();
+        for _ in 0..12 {
+            idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+        }
+        let body = tokio::time::timeout(Duration::from_secs(5), scrape(addr))
+            .await
+            .expect("a scrape behind idle connections is served within a few read timeouts");
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        for conn in &mut idle {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut byte))
+                .await
+                .expect("the server closes an idle connection");
+            assert_eq!(read.unwrap(), 0, "closed without a response");
+        }
+        task.abort();
     }
 }

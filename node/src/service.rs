@@ -23,7 +23,8 @@ pub trait Round {
 
 /// Runs `daemon`'s rounds every `interval` until `shutdown`; a failed round is logged and the
 /// next one waits longer (exponential backoff up to the policy's cap), so an RPC outage costs
-/// retries, never the daemon.
+/// retries, never the daemon. A shutdown stops a round where it is (a long inference, a wait
+/// for a receipt): to the daemon that is a crash at that point, which it is built to survive.
 pub async fn poll_loop(
     name: &str,
     interval: Duration,
@@ -36,7 +37,11 @@ pub async fn poll_loop(
         if *shutdown.borrow() {
             break;
         }
-        let wait = match daemon.round().await {
+        let result = tokio::select! {
+            result = daemon.round() => result,
+            _ = shutdown.changed() => break,
+        };
+        let wait = match result {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!(daemon = name, failures, "recovered");
@@ -101,7 +106,10 @@ pub async fn connect(
         &config.rpc_url,
         signer,
         config.oracle,
-        RetryPolicy::default(),
+        RetryPolicy {
+            call_timeout: config.rpc_timeout(),
+            ..RetryPolicy::default()
+        },
         metrics,
     )
     .await?;
@@ -112,6 +120,7 @@ pub async fn connect(
     );
     let models = load_models(&chain, &config.models).await?;
     let store = Store::open(&config.state)?;
+    store.bind(chain.chain_id().await?, chain.oracle)?;
     Ok((chain, store, models))
 }
 
@@ -124,5 +133,50 @@ pub fn exit_code(result: Result<()>) -> std::process::ExitCode {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// A round that takes a minute (a long inference, a stuck receipt).
+    struct Slow(Arc<AtomicU32>);
+
+    impl Round for Slow {
+        async fn round(&mut self) -> Result<()> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_stops_the_daemon_in_the_middle_of_a_round() {
+        let (tx, rx) = watch::channel(false);
+        let rounds = Arc::new(AtomicU32::new(0));
+        let mut daemon = Slow(rounds.clone());
+        let looping = tokio::spawn(async move {
+            poll_loop(
+                "slow",
+                Duration::from_millis(10),
+                RetryPolicy::default(),
+                rx,
+                &mut daemon,
+            )
+            .await
+        });
+        while rounds.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), looping)
+            .await
+            .expect("the loop stops within the round, not after it")
+            .unwrap();
+        assert_eq!(rounds.load(Ordering::SeqCst), 1);
     }
 }

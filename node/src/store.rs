@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use alloy::primitives::B256;
+use alloy::primitives::{Address, B256};
 use anyhow::{Context, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Serialize, de::DeserializeOwned};
@@ -13,12 +13,16 @@ use serde::{Serialize, de::DeserializeOwned};
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const REQUESTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("requests");
 const GAMES: TableDefinition<u64, &[u8]> = TableDefinition::new("games");
+const DEPLOYMENT: TableDefinition<&str, &[u8]> = TableDefinition::new("deployment");
 const CURSOR: &str = "cursor";
+const CHAIN_ID: &str = "chain_id";
+const ORACLE: &str = "oracle";
 
 /// The database of one daemon.
 #[derive(Debug)]
 pub struct Store {
     db: Database,
+    path: std::path::PathBuf,
 }
 
 /// The writes of one atomic transaction.
@@ -45,8 +49,41 @@ impl Store {
         txn.open_table(META)?;
         txn.open_table(REQUESTS)?;
         txn.open_table(GAMES)?;
+        txn.open_table(DEPLOYMENT)?;
         txn.commit()?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Ties the database to the deployment whose events it records (chain id and oracle) on
+    /// first use, and refuses one that records another: its cursor and records would be
+    /// wrong for this one (events missed, games that do not exist).
+    pub fn bind(&self, chain_id: u64, oracle: Address) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let mut deployment = txn.open_table(DEPLOYMENT)?;
+            let known_chain = meta.get(CHAIN_ID)?.map(|v| v.value());
+            let known_oracle = deployment
+                .get(ORACLE)?
+                .map(|v| Address::from_slice(v.value()));
+            match (known_chain, known_oracle) {
+                (Some(c), Some(o)) if (c, o) == (chain_id, oracle) => {}
+                (Some(c), Some(o)) => anyhow::bail!(
+                    "the state database {} records chain {c}, oracle {o}, not chain {chain_id}, \
+                     oracle {oracle}: give this deployment a state path of its own",
+                    self.path.display()
+                ),
+                _ => {
+                    meta.insert(CHAIN_ID, chain_id)?;
+                    deployment.insert(ORACLE, oracle.as_slice())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(())
     }
 
     /// The last block whose events were processed, if any.
@@ -187,5 +224,28 @@ mod tests {
         assert_eq!(store.games::<Rec>().unwrap(), vec![(7, Rec { n: 2 })]);
         assert_eq!(store.game::<Rec>(8).unwrap(), None);
         assert_eq!(store.requests::<Rec>().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_database_serves_one_deployment_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let oracle = Address::repeat_byte(0xaa);
+        {
+            let store = Store::open(&path).unwrap();
+            store.write(|b| b.set_cursor(500)).unwrap();
+            store.bind(31337, oracle).unwrap();
+            store.bind(31337, oracle).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store.bind(31337, oracle).unwrap();
+        let other_chain = format!("{:#}", store.bind(1, oracle).unwrap_err());
+        assert!(other_chain.contains("chain 31337"), "{other_chain}");
+        assert!(store.bind(31337, Address::repeat_byte(0xbb)).is_err());
+        assert_eq!(
+            store.cursor().unwrap(),
+            Some(500),
+            "a refused bind changes nothing"
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! window closes. Its state lives in the database; the runs behind open disputes are recomputed
 //! after a restart (the engine is deterministic), so nothing is lost by a crash.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,10 +21,10 @@ use veritrace_node::events::{decode, sync_events};
 use veritrace_node::games::{self, GameOutcome, GameRecord};
 use veritrace_node::metrics::Metrics;
 use veritrace_node::models::Models;
+use veritrace_node::runs::{HeldRuns, SharedSource};
 use veritrace_node::service::{self, Round, Shutdown};
 use veritrace_node::store::{Batch, Store};
 use veritrace_protocol::answer;
-use veritrace_protocol::game::TraceSource;
 use veritrace_tracer::submission::Submission;
 use veritrace_vm::io::input_region;
 
@@ -50,6 +50,14 @@ pub struct ExecutorConfig {
     /// never leave it without the gas to defend the old ones.
     #[serde(default = "default_game_gas_reserve")]
     pub game_gas_reserve: u64,
+    /// Withdraw the oracle's credits (fees and bonds) into the wallet once they reach
+    /// `withdraw_at_wei`, so that the wallet paying for gas and bonds is refilled by what it
+    /// earns (false: they stay at the oracle).
+    #[serde(default = "yes")]
+    pub withdraw: bool,
+    /// Credits (wei) worth a withdrawal's gas. Default 0.01 ETH.
+    #[serde(default = "default_withdraw_at_wei")]
+    pub withdraw_at_wei: u128,
 }
 
 fn yes() -> bool {
@@ -60,6 +68,10 @@ fn yes() -> bool {
 /// and clock sizing"), with margin.
 fn default_game_gas_reserve() -> u64 {
     4_000_000
+}
+
+fn default_withdraw_at_wei() -> u128 {
+    10_000_000_000_000_000
 }
 
 /// Where one request stands for this executor.
@@ -104,8 +116,10 @@ pub struct Executor {
     models: Models,
     config: ExecutorConfig,
     runner: Arc<dyn Runner>,
-    sources: HashMap<B256, Arc<dyn TraceSource + Send + Sync>>,
+    sources: HeldRuns,
     bond: U256,
+    /// Games whose clock we let run out, reported once.
+    out_of_time: HashSet<u64>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -144,14 +158,16 @@ impl Executor {
                 Ok(chain.oracle().executorBond().call().await?)
             })
             .await?;
+        let sources = HeldRuns::new(config.common.held_runs, chain.metrics.runs_held.clone());
         Ok(Self {
             chain,
             store,
             models,
             config,
             runner,
-            sources: HashMap::new(),
+            sources,
             bond,
+            out_of_time: HashSet::new(),
         })
     }
 
@@ -184,6 +200,7 @@ impl Executor {
             .filter(|(_, g)| g.outcome == GameOutcome::Open)
             .count();
         self.chain.metrics.disputes_open.set(open as i64);
+        self.let_go_of_finished_runs()?;
         self.play_games().await?;
         if let Err(error) = self.answer_pending(open).await {
             tracing::error!("answering a request failed (retrying next round): {error:#}");
@@ -191,6 +208,48 @@ impl Executor {
         if self.config.finalize {
             self.finalize_due().await?;
         }
+        if self.config.withdraw {
+            self.withdraw_credits(U256::from(self.config.withdraw_at_wei))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Withdraws the oracle's credits to the wallet once they reach `at_least` wei.
+    async fn withdraw_credits(&self, at_least: U256) -> Result<()> {
+        let oracle = self.chain.oracle();
+        let me = self.chain.me;
+        let credits = self
+            .chain
+            .read("reading our credits", || async {
+                Ok(oracle.credits(me).call().await?)
+            })
+            .await?;
+        if credits.is_zero() || credits < at_least {
+            return Ok(());
+        }
+        let receipt = self
+            .chain
+            .send("withdraw", oracle.withdraw().send())
+            .await?;
+        tracing::info!(%credits, gas = receipt.gas_used, "credits withdrawn to the wallet");
+        Ok(())
+    }
+
+    /// Lets go of the runs no game and no answer in its window needs any more: the request
+    /// was finalized, rejected, cancelled or answered by another, and no game over it is open
+    /// (whoever settled it: us, another party, or a game resolved on chain).
+    fn let_go_of_finished_runs(&mut self) -> Result<()> {
+        let disputed = games::disputed_requests(&self.store)?;
+        let answered: HashSet<B256> = self
+            .store
+            .requests::<RequestRecord>()?
+            .into_iter()
+            .filter(|(_, r)| matches!(r.state, RequestState::Submitted { .. }))
+            .map(|(id, _)| id)
+            .collect();
+        self.sources
+            .retain(|id| disputed.contains(id) || answered.contains(id));
         Ok(())
     }
 
@@ -286,7 +345,7 @@ impl Executor {
         &self,
         id: B256,
         record: &RequestRecord,
-    ) -> Result<(Submission, Arc<dyn TraceSource + Send + Sync>)> {
+    ) -> Result<(Submission, SharedSource)> {
         let served = self
             .models
             .get(&record.model_id)
@@ -334,8 +393,14 @@ impl Executor {
                 continue;
             }
             let source = self.source_for(game_id, &record).await;
-            let Some(progress) =
-                driver::advance_or_log(&self.chain, Role::Executor, game_id, source).await
+            let Some(progress) = driver::advance_or_log(
+                &self.chain,
+                Role::Executor,
+                game_id,
+                record.opened_block,
+                source,
+            )
+            .await
             else {
                 continue;
             };
@@ -344,6 +409,12 @@ impl Executor {
                     tracing::info!(game = game_id, %action, gas, "move");
                 }
                 Progress::Waiting => {}
+                Progress::OutOfTime => {
+                    if self.out_of_time.insert(game_id) {
+                        tracing::error!(game = game_id, request = %record.request_id,
+                        "our clock in this game RAN OUT: no move is possible; the other party wins it on time");
+                    }
+                }
                 Progress::Over { won, cancelled } => {
                     self.close_game(game_id, &record, won, cancelled)?;
                 }
@@ -353,13 +424,9 @@ impl Executor {
     }
 
     /// Our run of a disputed request: kept from its answer, or recomputed (after a restart).
-    async fn source_for(
-        &mut self,
-        game_id: u64,
-        record: &GameRecord,
-    ) -> Result<Arc<dyn TraceSource + Send + Sync>> {
+    async fn source_for(&mut self, game_id: u64, record: &GameRecord) -> Result<SharedSource> {
         if let Some(source) = self.sources.get(&record.request_id) {
-            return Ok(source.clone());
+            return Ok(source);
         }
         let request: RequestRecord = self
             .store
@@ -388,15 +455,7 @@ impl Executor {
         let metrics = &self.chain.metrics;
         self.store
             .write(|b| games::close_game(b, id, outcome, metrics))?;
-        let open_left = self
-            .store
-            .games::<GameRecord>()?
-            .iter()
-            .any(|(_, g)| g.request_id == record.request_id && g.outcome == GameOutcome::Open);
-        if !open_left {
-            self.sources.remove(&record.request_id);
-        }
-        Ok(())
+        self.let_go_of_finished_runs()
     }
 
     async fn finalize_due(&mut self) -> Result<()> {
@@ -494,7 +553,7 @@ fn apply_event(
             Some(RequestState::Submitted { answer_index, .. }) if answer_index == e.answerIndex
         );
         if ours {
-            let id = games::open_game(batch, e.gameId, e.requestId, e.answerIndex)?;
+            let id = games::open_game(batch, &e, log)?;
             tracing::warn!(game = id, request = %e.requestId, challenger = %e.challenger, "our answer is challenged");
         }
     } else if let Some(e) = decode::<O::DisputeResolved>(log) {

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::Provider;
 use alloy::rpc::types::{Filter, TransactionReceipt};
 use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result};
@@ -66,6 +65,8 @@ pub enum Progress {
     },
     /// Waiting for the other party (or for our losing position's clock to run out).
     Waiting,
+    /// Our clock ran out: any move would revert; the other party claims the game on time.
+    OutOfTime,
     /// The game is over.
     Over {
         /// Whether `role` won (false for a cancelled game: nobody won it).
@@ -107,22 +108,21 @@ pub async fn read_game(chain: &Chain, id: u64) -> Result<GameState> {
 }
 
 /// The hashes the executor revealed or posted last in game `id` (what the challenger picks
-/// from), read back from the game's events so that a restarted challenger has them too.
-pub async fn posted_hashes(chain: &Chain, id: u64) -> Result<Vec<Hash>> {
+/// from), read back from the game's events (no earlier than block `opened`, where the game
+/// began) so that a restarted challenger has them too.
+pub async fn posted_hashes(chain: &Chain, id: u64, opened: u64) -> Result<Vec<Hash>> {
     let filter = Filter::new()
         .address(chain.game)
         .event_signature(vec![
             DisputeGame::TraceRevealed::SIGNATURE_HASH,
             DisputeGame::Dissected::SIGNATURE_HASH,
         ])
-        .topic1(B256::from(U256::from(id)))
-        .from_block(0);
-    let logs = chain
-        .read("reading a game's posted hashes", || async {
-            Ok(chain.provider.get_logs(&filter).await?)
-        })
-        .await?;
-    let last = logs.last().context("the executor has posted nothing yet")?;
+        .topic1(B256::from(U256::from(id)));
+    let head = chain.head().await?.number;
+    let last = chain
+        .last_log(&filter, opened, head)
+        .await?
+        .context("the executor has posted nothing yet")?;
     let hashes = if let Ok(e) = last.log_decode::<DisputeGame::TraceRevealed>() {
         e.inner.data.nodes
     } else {
@@ -141,10 +141,11 @@ pub async fn advance_or_log(
     chain: &Chain,
     role: Role,
     id: u64,
+    opened: u64,
     source: Result<Arc<dyn TraceSource + Send + Sync>>,
 ) -> Option<Progress> {
     let progress = match source {
-        Ok(source) => advance(chain, role, id, source).await,
+        Ok(source) => advance(chain, role, id, opened, source).await,
         Err(error) => Err(error),
     };
     progress
@@ -157,14 +158,17 @@ pub async fn advance_or_log(
         .ok()
 }
 
-/// One round for `role` in game `id`: sends its move if it is its turn, claims the win if the
-/// other party's clock ran out, or reports that it waits or that the game is over. A queued game
+/// One round for `role` in game `id`: sends its move if it is its turn (unless its own clock ran
+/// out: that move would only revert), claims the win if the other party's clock ran out, or
+/// reports that it waits or that the game is over. A queued game
 /// waits; once its answer is rejected (by the game before it) the challenger cancels it as moot,
-/// which pays it its share of the forfeited bond and its own bond back.
+/// which pays it its share of the forfeited bond and its own bond back. `opened` is the block
+/// where the game began (or an earlier one): the challenger reads the posted hashes from there.
 pub async fn advance(
     chain: &Chain,
     role: Role,
     id: u64,
+    opened: u64,
     source: Arc<dyn TraceSource + Send + Sync>,
 ) -> Result<Progress> {
     let game = read_game(chain, id).await?;
@@ -177,9 +181,13 @@ pub async fn advance(
     if game.view.is_queued() {
         return queued(chain, role, id).await;
     }
+    let now = chain.head().await?.timestamp;
+    if game.view.is_turn_of(role) && game.time_left(now) == 0 {
+        return Ok(Progress::OutOfTime);
+    }
     let picking = matches!(game.view.phase, Phase::TracePick | Phase::DissectPick);
     let theirs = if role == Role::Challenger && picking {
-        posted_hashes(chain, id).await?
+        posted_hashes(chain, id, opened).await?
     } else {
         Vec::new()
     };
@@ -196,7 +204,6 @@ pub async fn advance(
             gas: receipt.gas_used,
         });
     }
-    let now = chain.head().await?.timestamp;
     if !game.view.is_turn_of(role) && game.time_left(now) == 0 {
         let receipt = chain
             .send("timeout", chain.game().timeout(U256::from(id)).send())

@@ -5,8 +5,11 @@
 
 pub mod driver;
 pub mod nonce;
+pub mod redact;
 pub mod retry;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use alloy::network::{Ethereum, EthereumWallet};
@@ -19,7 +22,10 @@ use veritrace_contracts::{DisputeGame, InferenceOracle};
 
 use crate::metrics::Metrics;
 use nonce::ResyncingNonces;
-use retry::{RetryPolicy, with_retry};
+use retry::{RetryPolicy, with_retry, with_retry_if};
+
+/// The widest block range asked of `eth_getLogs` until the node refuses one.
+pub const MAX_LOG_SPAN: u64 = 2_000;
 
 /// A party's connection: who it is, where the contracts are, how it retries.
 #[derive(Debug, Clone)]
@@ -38,6 +44,9 @@ pub struct Chain {
     pub metrics: Metrics,
     /// The nonces of `provider`'s key, resynchronized after a failed send.
     nonces: ResyncingNonces,
+    /// The widest `eth_getLogs` block range the node has not refused (hosted providers cap
+    /// ranges and result counts): halved at each refusal, never widened again.
+    log_span: Arc<AtomicU64>,
 }
 
 /// The latest block's number and timestamp.
@@ -51,7 +60,8 @@ pub struct Head {
 
 impl Chain {
     /// Connects to `rpc_url` as `signer` and finds the game of the oracle at `oracle`
-    /// (retrying while the node is unreachable).
+    /// (retrying while the node is unreachable; each call waits at most the policy's
+    /// `call_timeout`). Errors never show the URL's path, query or credentials (API keys).
     pub async fn connect(
         rpc_url: &str,
         signer: PrivateKeySigner,
@@ -60,10 +70,15 @@ impl Chain {
         metrics: Metrics,
     ) -> Result<Self> {
         let me = signer.address();
+        let shown = redact::redacted(rpc_url);
         let url = rpc_url
             .parse()
-            .with_context(|| format!("bad RPC URL {rpc_url:?}"))?;
+            .with_context(|| format!("bad RPC URL {shown}"))?;
         let nonces = ResyncingNonces::default();
+        let http = alloy::transports::http::reqwest::Client::builder()
+            .timeout(retry.call_timeout)
+            .build()
+            .context("building the HTTP client")?;
         // alloy's recommended fillers (gas, nonce, chain id) with our nonce manager.
         let provider = ProviderBuilder::new()
             .disable_recommended_fillers()
@@ -71,11 +86,15 @@ impl Chain {
             .with_nonce_management(nonces.clone())
             .fetch_chain_id()
             .wallet(EthereumWallet::from(signer))
-            .connect_http(url)
+            .connect_client(
+                alloy::rpc::client::ClientBuilder::default()
+                    .layer(redact::WithoutUrls)
+                    .http_with_client(http, url),
+            )
             .erased();
         let chain = Self::with_provider(provider, me, oracle, retry, metrics)
             .await
-            .with_context(|| format!("no InferenceOracle at {oracle} on {rpc_url}"))?;
+            .with_context(|| format!("no InferenceOracle at {oracle} on {shown}"))?;
         Ok(Self { nonces, ..chain })
     }
 
@@ -102,6 +121,7 @@ impl Chain {
             retry,
             metrics,
             nonces: ResyncingNonces::default(),
+            log_span: Arc::new(AtomicU64::new(MAX_LOG_SPAN)),
         })
     }
 
@@ -129,9 +149,23 @@ impl Chain {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        self.read_if(what, retry::is_transient, op).await
+    }
+
+    /// [`Chain::read`] retrying only the faults `retryable` accepts.
+    async fn read_if<T, F, Fut>(
+        &self,
+        what: &str,
+        retryable: fn(&anyhow::Error) -> bool,
+        op: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let faults = self.metrics.rpc_faults.clone();
         let mut op = op;
-        with_retry(what, &self.retry, || {
+        with_retry_if(what, &self.retry, retryable, || {
             let fut = op();
             let faults = faults.clone();
             async move {
@@ -143,6 +177,14 @@ impl Chain {
                 }
                 out
             }
+        })
+        .await
+    }
+
+    /// The chain id of the node.
+    pub async fn chain_id(&self) -> Result<u64> {
+        self.read("reading the chain id", || async {
+            Ok(self.provider.get_chain_id().await?)
         })
         .await
     }
@@ -163,16 +205,72 @@ impl Chain {
         .await
     }
 
-    /// The logs of the oracle and the game in blocks `from..=to`.
-    pub async fn logs(&self, from: u64, to: u64) -> Result<Vec<Log>> {
-        let filter = Filter::new()
-            .address(vec![self.oracle, self.game])
-            .from_block(from)
-            .to_block(to);
-        self.read("reading event logs", || async {
-            Ok(self.provider.get_logs(&filter).await?)
-        })
-        .await
+    /// A filter for every event of the oracle and the game.
+    pub fn events(&self) -> Filter {
+        Filter::new().address(vec![self.oracle, self.game])
+    }
+
+    /// The logs matching `filter` from block `from` on, as many blocks (at most up to `to`) as
+    /// the node serves in one call; returns them with the last block they cover.
+    pub async fn log_chunk(&self, filter: &Filter, from: u64, to: u64) -> Result<(Vec<Log>, u64)> {
+        loop {
+            let end = to.min(from.saturating_add(self.log_span() - 1));
+            if let Some(logs) = self.logs_in(filter, from, end).await? {
+                return Ok((logs, end));
+            }
+        }
+    }
+
+    /// The last log matching `filter` in blocks `from..=to`, read backwards from `to` in
+    /// ranges the node serves (the latest move of a game is near the head: one call, usually).
+    pub async fn last_log(&self, filter: &Filter, from: u64, to: u64) -> Result<Option<Log>> {
+        let mut end = to;
+        while end >= from {
+            let start = from.max(end.saturating_sub(self.log_span() - 1));
+            let Some(logs) = self.logs_in(filter, start, end).await? else {
+                continue;
+            };
+            if let Some(last) = logs.into_iter().last() {
+                return Ok(Some(last));
+            }
+            if start == 0 {
+                break;
+            }
+            end = start - 1;
+        }
+        Ok(None)
+    }
+
+    /// The current widest range of one `eth_getLogs` call.
+    fn log_span(&self) -> u64 {
+        self.log_span.load(Ordering::Relaxed).max(1)
+    }
+
+    /// One `eth_getLogs` call over `from..=to`, retried through transport faults; `None` when
+    /// the node answered it with an error over more than one block (a range or result cap:
+    /// the range this party asks for is halved, for good).
+    async fn logs_in(&self, filter: &Filter, from: u64, to: u64) -> Result<Option<Vec<Log>>> {
+        let ranged = filter.clone().from_block(from).to_block(to);
+        let result = self
+            .read_if("reading event logs", retry::is_transport_fault, || async {
+                Ok(self.provider.get_logs(&ranged).await?)
+            })
+            .await;
+        match result {
+            Ok(logs) => Ok(Some(logs)),
+            Err(error) if to > from && retry::is_error_response(&error) => {
+                let narrower = (to - from).div_ceil(2);
+                self.log_span.fetch_min(narrower, Ordering::Relaxed);
+                tracing::warn!(
+                    from,
+                    to,
+                    narrower,
+                    "the node refused an eth_getLogs range; asking for narrower ones: {error:#}"
+                );
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Sends a transaction and waits for it to succeed, counting its gas. After a failure the

@@ -8,9 +8,12 @@ use std::time::Duration;
 use alloy::transports::{RpcError, TransportErrorKind};
 use backon::{ExponentialBuilder, Retryable};
 
-/// How long and how often to retry a transient fault.
+/// How long one RPC call may take, and how long and how often to retry a transient fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Longest wait for one call (the HTTP client's timeout): a node that accepts the
+    /// connection and never answers is a transient fault, not a hang.
+    pub call_timeout: Duration,
     /// Delay before the first retry.
     pub first_delay: Duration,
     /// Longest delay between two attempts.
@@ -20,9 +23,10 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 100 ms doubling up to 5 s, 12 retries: rides out about 40 s of outage.
+    /// 30 s a call; 100 ms doubling up to 5 s, 12 retries: rides out about 40 s of outage.
     fn default() -> Self {
         Self {
+            call_timeout: Duration::from_secs(30),
             first_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             max_retries: 12,
@@ -67,6 +71,26 @@ pub fn is_transient(error: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `error` is a fault of the transport alone (no answer from the node at all): what a
+/// read whose error answers mean something else (a refused log range) still retries.
+pub fn is_transport_fault(error: &anyhow::Error) -> bool {
+    is_transient(error) && !is_error_response(error)
+}
+
+/// Whether the node answered `error` itself (a JSON-RPC error object: a revert, a rejected
+/// argument, a provider's range or result cap, a rate limit).
+pub fn is_error_response(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let rpc = cause
+            .downcast_ref::<RpcError<TransportErrorKind>>()
+            .or_else(|| match cause.downcast_ref::<alloy::contract::Error>() {
+                Some(alloy::contract::Error::TransportError(e)) => Some(e),
+                _ => None,
+            });
+        matches!(rpc, Some(RpcError::ErrorResp(_)))
+    })
+}
+
 fn transient_rpc(error: &RpcError<TransportErrorKind>) -> bool {
     match error {
         RpcError::Transport(_) | RpcError::NullResp => true,
@@ -85,9 +109,23 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<T>>,
 {
+    with_retry_if(what, policy, is_transient, op).await
+}
+
+/// [`with_retry`] retrying only the errors `retryable` accepts.
+pub async fn with_retry_if<T, F, Fut>(
+    what: &str,
+    policy: &RetryPolicy,
+    retryable: fn(&anyhow::Error) -> bool,
+    op: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
     op.retry(policy.backoff())
         .sleep(tokio::time::sleep)
-        .when(is_transient)
+        .when(retryable)
         .notify(|error, delay| {
             tracing::warn!(%what, %error, ?delay, "RPC fault, retrying");
         })
@@ -106,6 +144,7 @@ mod tests {
 
     fn fast() -> RetryPolicy {
         RetryPolicy {
+            call_timeout: Duration::from_secs(1),
             first_delay: Duration::from_millis(1),
             max_delay: Duration::from_millis(4),
             max_retries: 5,
@@ -148,6 +187,29 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(calls.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn error_answers_are_told_from_transport_faults() {
+        let answer = |code: i64| {
+            anyhow::Error::new(RpcError::<TransportErrorKind>::ErrorResp(
+                alloy::rpc::json_rpc::ErrorPayload {
+                    code,
+                    message: "query returned more than 10000 results".into(),
+                    data: None,
+                },
+            ))
+        };
+        // A provider's result cap answers -32005, which is also its "try again later".
+        assert!(is_transient(&answer(-32005)));
+        assert!(is_error_response(&answer(-32005)));
+        assert!(!is_transport_fault(&answer(-32005)));
+        assert!(!is_transient(&answer(-32602)));
+        assert!(is_error_response(
+            &answer(-32602).context("reading event logs")
+        ));
+        assert!(is_transport_fault(&transport_fault()));
+        assert!(!is_error_response(&transport_fault()));
     }
 
     #[test]
