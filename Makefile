@@ -36,9 +36,16 @@ CUDA_HOME_DIR := $(CUDA_TOOLKIT)/nvidia/cu13
 CUDA_ENV := PATH="$(CUDA_HOME_DIR)/bin:$$PATH" CUDA_ROOT=$(CUDA_HOME_DIR) CUDA_PATH=$(CUDA_HOME_DIR) CUDA_HOME=$(CUDA_HOME_DIR) CUDA_COMPUTE_CAP=90
 CUDA_FEATURES := --features veritrace-challenger/cuda,veritrace-cli/cuda
 # Where cuda-build builds (never mixed with the type check's empty kernels in target/) and where
-# it leaves its stripped binaries, small enough to carry to the GPU machine.
+# it leaves the stripped device check, small enough to carry to the GPU machine (40 MB; the
+# daemon and the CLI stay in target/cuda/release: 57 and 60 MB stripped).
 CUDA_TARGET_DIR := target/cuda
 DEVICE_DIR := target/device
+# candle-core links cudarc dynamically, so the link needs cuBLAS, cuRAND and NVRTC (PyPI wheels,
+# 915 MB, about 10 s) and libcuda, which ships with the driver: a stub of the driver symbols
+# cudarc calls stands in at link time (the real one is loaded on the GPU machine).
+CUDA_LIBS := $(CURDIR)/target/cuda-libs
+CUDA_LIBS_STAMP := $(CUDA_LIBS)/.veritrace-installed-13.0
+CUDA_LINK_ENV := LIBRARY_PATH=$(CUDA_LIBS)/nvidia/cu13/lib:$(CUDA_LIBS)/stubs
 
 .PHONY: help setup model program build lint slither fmt test test-forge test-cargo demo bench test-backends-full fuzz-osp fuzz-game osp-real-step cuda-build clean
 
@@ -133,13 +140,25 @@ $(CUDA_STAMP):
 	  nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85
 	touch $@
 
-cuda-build: setup $(CUDA_STAMP) ## build the challenger, the device check and the CLI with CUDA (candle's kernels for sm_90), stripped into target/device/
-	$(CUDA_ENV) $(CARGO) build $(PROFILE) --target-dir $(CUDA_TARGET_DIR) \
+$(CUDA_LIBS_STAMP):
+	python3 -m pip install --quiet --disable-pip-version-check --target $(CUDA_LIBS) \
+	  nvidia-cublas==13.0.2.14 nvidia-curand==10.4.0.35 nvidia-cuda-nvrtc==13.0.88
+	cd $(CUDA_LIBS)/nvidia/cu13/lib && ln -sf libcublas.so.13 libcublas.so && \
+	  ln -sf libcublasLt.so.13 libcublasLt.so && ln -sf libcurand.so.10 libcurand.so && \
+	  ln -sf libnvrtc.so.13 libnvrtc.so && ln -sf $(CUDA_HOME_DIR)/lib/libcudart.so.13 libcudart.so
+	touch $@
+
+cuda-build: setup $(CUDA_STAMP) $(CUDA_LIBS_STAMP) ## build the challenger, the device check and the CLI with CUDA (candle's kernels for sm_90) into target/cuda; the stripped device check into target/device/
+	$(CUDA_ENV) $(CARGO) build $(PROFILE) --target-dir $(CUDA_TARGET_DIR) -p veritrace-challenger --lib --features cuda
+	mkdir -p $(CUDA_LIBS)/stubs
+	nm $$(ls -t $(CUDA_TARGET_DIR)/release/deps/libcudarc-*.rlib | head -1) 2>/dev/null \
+	  | awk '$$1 == "U" && $$2 ~ /^cu[A-Z]/ {print "void " $$2 "(void) {}"}' | sort -u > $(CUDA_LIBS)/stubs/libcuda.c
+	gcc -shared -fPIC -Wl,-soname,libcuda.so.1 -o $(CUDA_LIBS)/stubs/libcuda.so $(CUDA_LIBS)/stubs/libcuda.c
+	$(CUDA_ENV) $(CUDA_LINK_ENV) $(CARGO) build $(PROFILE) --target-dir $(CUDA_TARGET_DIR) \
 	  -p veritrace-challenger -p veritrace-cli $(CUDA_FEATURES)
 	mkdir -p $(DEVICE_DIR)
-	for b in veritrace-challenger veritrace-device-check veritrace; do \
-	  strip -o $(DEVICE_DIR)/$$b $(CUDA_TARGET_DIR)/release/$$b; done
-	@ls -l $(DEVICE_DIR)
+	strip -o $(DEVICE_DIR)/veritrace-device-check $(CUDA_TARGET_DIR)/release/veritrace-device-check
+	@ls -l $(DEVICE_DIR) $(CUDA_TARGET_DIR)/release/veritrace-challenger $(CUDA_TARGET_DIR)/release/veritrace
 
 clean: ## remove build outputs (keeps node_modules and models)
 	$(CARGO) clean
