@@ -53,22 +53,7 @@ impl RetryPolicy {
 /// Whether `error` is a fault of the transport (worth retrying) rather than an answer of the
 /// node (a revert or a rejected call, which would fail again).
 pub fn is_transient(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        if let Some(e) = cause.downcast_ref::<RpcError<TransportErrorKind>>() {
-            return transient_rpc(e);
-        }
-        if let Some(alloy::contract::Error::TransportError(e)) =
-            cause.downcast_ref::<alloy::contract::Error>()
-        {
-            return transient_rpc(e);
-        }
-        if let Some(alloy::providers::PendingTransactionError::TransportError(e)) =
-            cause.downcast_ref::<alloy::providers::PendingTransactionError>()
-        {
-            return transient_rpc(e);
-        }
-        false
-    })
+    rpc_errors(error).any(transient_rpc)
 }
 
 /// Whether `error` is a fault of the transport alone (no answer from the node at all): what a
@@ -80,14 +65,25 @@ pub fn is_transport_fault(error: &anyhow::Error) -> bool {
 /// Whether the node answered `error` itself (a JSON-RPC error object: a revert, a rejected
 /// argument, a provider's range or result cap, a rate limit).
 pub fn is_error_response(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        let rpc = cause
-            .downcast_ref::<RpcError<TransportErrorKind>>()
-            .or_else(|| match cause.downcast_ref::<alloy::contract::Error>() {
-                Some(alloy::contract::Error::TransportError(e)) => Some(e),
-                _ => None,
-            });
-        matches!(rpc, Some(RpcError::ErrorResp(_)))
+    rpc_errors(error).any(|e| matches!(e, RpcError::ErrorResp(_)))
+}
+
+/// The RPC errors in `error`'s chain of causes, also those wrapped by a contract call or a
+/// pending transaction.
+fn rpc_errors(error: &anyhow::Error) -> impl Iterator<Item = &RpcError<TransportErrorKind>> {
+    error.chain().filter_map(|cause| {
+        if let Some(e) = cause.downcast_ref::<RpcError<TransportErrorKind>>() {
+            return Some(e);
+        }
+        match cause.downcast_ref::<alloy::contract::Error>() {
+            Some(alloy::contract::Error::TransportError(e)) => return Some(e),
+            Some(_) => return None,
+            None => {}
+        }
+        match cause.downcast_ref::<alloy::providers::PendingTransactionError>() {
+            Some(alloy::providers::PendingTransactionError::TransportError(e)) => Some(e),
+            _ => None,
+        }
     })
 }
 
