@@ -19,8 +19,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use veritrace_contracts::InferenceOracle;
-use veritrace_node::chain::Chain;
 use veritrace_node::chain::driver::{self, Progress, Role};
+use veritrace_node::chain::{BlockRef, Chain};
 use veritrace_node::config::CommonConfig;
 use veritrace_node::events::{decode, sync_events};
 use veritrace_node::games::{self, GameOutcome, GameRecord};
@@ -249,13 +249,20 @@ impl Challenger {
         let s = &self.shared;
         let me = s.chain.me;
         let metrics = s.chain.metrics.clone();
-        sync_events(
+        let synced = sync_events(
             &s.chain,
             &s.store,
             s.config.common.start_block,
+            s.config.common.confirmations,
             |batch, log| apply_event(batch, log, me, &s.models, &metrics),
         )
         .await?;
+        if synced.rewound.is_some() {
+            // Answers and games of the lost blocks may differ on the new chain.
+            s.sources.lock().expect("lock").retain(|_| false);
+            self.out_of_time.clear();
+        }
+        s.chain.check_own_transactions().await?;
         self.queue_answers()?;
         self.play_games().await?;
         self.let_go_of_finished_runs()
@@ -359,8 +366,9 @@ impl Challenger {
                     let outcome = GameOutcome::of(cancelled, won);
                     tracing::info!(game = game_id, ?outcome, "dispute over");
                     let metrics = &s.chain.metrics;
+                    let seen = s.chain.head().await?.block();
                     s.store
-                        .write(|b| games::close_game(b, game_id, outcome, metrics))?;
+                        .write_seen(seen, |b| games::close_game(b, game_id, outcome, metrics))?;
                 }
             }
         }
@@ -396,10 +404,12 @@ impl Shared {
         Ok(run.source)
     }
 
-    /// Records the result of verifying `job`: only if the request still waits for that very
-    /// answer (a newer answer that arrived meanwhile stays queued).
-    fn set_watch(&self, job: &Job, watch: Watch) -> Result<()> {
-        self.store.write(|b| settle_watch(b, job, watch))
+    /// Records the result of verifying `job`, as of the current head: only if the request
+    /// still waits for that very answer (a newer answer that arrived meanwhile, or another
+    /// answer after a reorg, stays queued).
+    async fn set_watch(&self, job: &Job, watch: Watch) -> Result<()> {
+        let seen = self.chain.head().await?.block();
+        self.store.write_seen(seen, |b| settle_watch(b, job, watch))
     }
 
     /// Verifies one answer and challenges it if it is wrong.
@@ -414,12 +424,14 @@ impl Shared {
         if now >= closes_at || answer.rejected {
             tracing::error!(request = %job.request_id, "MISSED: the answer's challenge window closed (or it was settled) before verification");
             self.chain.metrics.missed.inc();
-            return self.set_watch(
-                job,
-                Watch::Missed {
-                    answer_index: job.answer_index,
-                },
-            );
+            return self
+                .set_watch(
+                    job,
+                    Watch::Missed {
+                        answer_index: job.answer_index,
+                    },
+                )
+                .await;
         }
         let estimate = *self.last_verify_secs.lock().expect("lock");
         if ((closes_at - now) as f64) < estimate * 1.5 {
@@ -445,21 +457,25 @@ impl Shared {
         *self.last_verify_secs.lock().expect("lock") = started.elapsed().as_secs_f64();
         if run.agrees_with(&job.claim) {
             tracing::info!(request = %job.request_id, secs = run.secs, "answer verified: it matches our run");
-            return self.set_watch(
-                job,
-                Watch::Agreed {
-                    answer_index: job.answer_index,
-                },
-            );
+            return self
+                .set_watch(
+                    job,
+                    Watch::Agreed {
+                        answer_index: job.answer_index,
+                    },
+                )
+                .await;
         }
         if !run.can_win(&job.claim) {
             tracing::error!(request = %job.request_id, "the answer differs from our run but has no leaf we could dispute: not bonding a challenge");
-            return self.set_watch(
-                job,
-                Watch::NotConfirmed {
-                    answer_index: job.answer_index,
-                },
-            );
+            return self
+                .set_watch(
+                    job,
+                    Watch::NotConfirmed {
+                        answer_index: job.answer_index,
+                    },
+                )
+                .await;
         }
         self.chain.metrics.mismatches.inc();
         tracing::warn!(request = %job.request_id, detect_secs = run.secs, window_left = left,
@@ -476,12 +492,14 @@ impl Shared {
             *self.last_verify_secs.lock().expect("lock") = started.elapsed().as_secs_f64();
             if !confirmed {
                 tracing::error!(request = %job.request_id, "our fast backend DISAGREES with the canonical wasm program: not challenging");
-                return self.set_watch(
-                    job,
-                    Watch::NotConfirmed {
-                        answer_index: job.answer_index,
-                    },
-                );
+                return self
+                    .set_watch(
+                        job,
+                        Watch::NotConfirmed {
+                            answer_index: job.answer_index,
+                        },
+                    )
+                    .await;
             }
             tracing::info!(request = %job.request_id, secs, "the canonical wasm program confirms our run");
         }
@@ -502,25 +520,33 @@ impl Shared {
                 let answer = self.chain.answer(job.request_id, job.answer_index).await?;
                 if answer.rejected || self.chain.head().await?.timestamp >= closes_at {
                     tracing::warn!(request = %job.request_id, "too late to challenge: already rejected or the window closed");
-                    return self.set_watch(
-                        job,
-                        Watch::Missed {
-                            answer_index: job.answer_index,
-                        },
-                    );
+                    return self
+                        .set_watch(
+                            job,
+                            Watch::Missed {
+                                answer_index: job.answer_index,
+                            },
+                        )
+                        .await;
                 }
                 return Err(error);
             }
         };
         let challenged =
             veritrace_node::chain::event::<InferenceOracle::AnswerChallenged>(&receipt)?;
+        let mined = BlockRef {
+            number: receipt
+                .block_number
+                .context("a receipt without its block")?,
+            hash: receipt.block_hash.context("a receipt without its block")?,
+        };
         let game_id = u64::try_from(challenged.gameId).context("game id past u64")?;
         tracing::warn!(request = %job.request_id, game = game_id, gas = receipt.gas_used, "CHALLENGED");
         self.sources
             .lock()
             .expect("lock")
             .insert(job.request_id, run.source);
-        self.store.write(|b| {
+        self.store.write_seen(mined, |b| {
             settle_watch(
                 b,
                 job,
@@ -535,7 +561,7 @@ impl Shared {
                     request_id: job.request_id,
                     answer_index: job.answer_index,
                     outcome: GameOutcome::Open,
-                    opened_block: receipt.block_number.unwrap_or_default(),
+                    opened_block: mined.number,
                 },
             )
         })
@@ -547,14 +573,23 @@ fn settle_watch(batch: &mut Batch<'_>, job: &Job, watch: Watch) -> Result<()> {
     let Some(mut record) = batch.request::<RequestRecord>(&job.request_id)? else {
         return Ok(());
     };
+    let verified = (
+        B256::from(job.claim.trace_root),
+        job.claim.step_count,
+        B256::from(job.claim.final_memory_root),
+    );
     match record.watch {
-        Watch::Queued { answer_index, .. } if answer_index == job.answer_index => {
+        Watch::Queued {
+            answer_index,
+            claim,
+            ..
+        } if answer_index == job.answer_index && claim == verified => {
             record.watch = watch;
             batch.put_request(&job.request_id, &record)
         }
         _ => {
             tracing::info!(request = %job.request_id, answer = job.answer_index,
-                "a newer answer arrived while this one was verified: keeping it queued");
+                "the answer verified is no longer the one waiting (a newer answer, or another after a reorg): keeping that one");
             Ok(())
         }
     }
@@ -677,7 +712,7 @@ mod tests {
             request_id,
             answer_index,
             claim: Claim {
-                trace_root: [0; 32],
+                trace_root: [answer_index as u8; 32],
                 step_count: 3,
                 final_memory_root: [0; 32],
             },
@@ -685,8 +720,9 @@ mod tests {
     }
 
     /// Answer 0 is verified while it is rejected and answer 1 arrives: the late result for 0
-    /// must not overwrite the queued 1 (which would then never be checked); the result for 1
-    /// is recorded.
+    /// must not overwrite the queued 1 (which would then never be checked); nor may a result
+    /// for another claim under index 1 (the answer a reorg replaced); the result for 1 is
+    /// recorded.
     #[test]
     fn a_late_result_never_hides_a_newer_answer() {
         let dir = tempfile::tempdir().unwrap();
@@ -706,6 +742,15 @@ mod tests {
             .unwrap();
         let now: RequestRecord = store.request(&id).unwrap().unwrap();
         assert_eq!(now.watch, queued(1), "the newer answer stays queued");
+
+        // After a reorg, answer 1 may be another answer (another claim) under the same index.
+        let mut before_the_reorg = job(id, 1);
+        before_the_reorg.claim.step_count = 4;
+        store
+            .write(|b| settle_watch(b, &before_the_reorg, Watch::Agreed { answer_index: 1 }))
+            .unwrap();
+        let now: RequestRecord = store.request(&id).unwrap().unwrap();
+        assert_eq!(now.watch, queued(1), "a result for another claim stays out");
 
         let agreed = Watch::Agreed { answer_index: 1 };
         store

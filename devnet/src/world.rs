@@ -152,6 +152,8 @@ impl World {
             start_block: 0,
             rpc_timeout_ms: 30_000,
             held_runs: 8,
+            confirmations: 0,
+            reorg_depth: 64,
             models: Vec::new(),
         })
     }
@@ -186,7 +188,7 @@ impl World {
             tokio::time::sleep(Duration::from_millis(100)).await;
             store = Store::open(&config.state);
         }
-        let store = store?;
+        let store = store?.with_reorg_depth(config.reorg_depth);
         store.bind(chain.chain_id().await?, chain.oracle)?;
         let (_, served, _) = smollm2()?;
         let models = Models::from([(self.model_id, served.clone())]);

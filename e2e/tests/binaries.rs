@@ -407,6 +407,8 @@ async fn bad_configuration_is_refused_clearly() {
         start_block: 0,
         rpc_timeout_ms: 30_000,
         held_runs: 8,
+        confirmations: 0,
+        reorg_depth: 64,
         models: vec![served_model()],
     };
     let refused = |status: ExitStatus, stderr: &str, what: &str, expected: &[&str]| {

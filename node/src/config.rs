@@ -44,6 +44,15 @@ pub struct CommonConfig {
     /// when a game needs it.
     #[serde(default = "default_held_runs")]
     pub held_runs: usize,
+    /// Blocks an event must be deep before it is acted on (0: at once, as on anvil; a reorg
+    /// of the blocks acted on is undone either way, so this only spares the work of deciding
+    /// again).
+    #[serde(default)]
+    pub confirmations: u64,
+    /// Blocks behind the newest one seen that a reorg can be undone (the database keeps its
+    /// earlier states that far back; a deeper reorg stops the daemon with a clear error).
+    #[serde(default = "default_reorg_depth")]
+    pub reorg_depth: u64,
     /// The models this party runs.
     #[serde(default)]
     pub models: Vec<ModelConfig>,
@@ -59,6 +68,10 @@ fn default_rpc_timeout_ms() -> u64 {
 
 fn default_held_runs() -> usize {
     8
+}
+
+fn default_reorg_depth() -> u64 {
+    crate::store::DEFAULT_REORG_DEPTH
 }
 
 /// One served model: its GGUF file and the name it was registered under.
@@ -183,6 +196,12 @@ pub struct CommonArgs {
     /// Runs kept in memory for games and answers (default 8).
     #[arg(long)]
     pub held_runs: Option<usize>,
+    /// Blocks an event must be deep before it is acted on (default 0).
+    #[arg(long)]
+    pub confirmations: Option<u64>,
+    /// Blocks deep a reorg can be undone (default 64).
+    #[arg(long)]
+    pub reorg_depth: Option<u64>,
     /// A served model as `NAME=PATH.gguf` (repeatable; replaces the config's list).
     #[arg(long = "model", value_parser = parse_model)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -269,6 +288,8 @@ name = "m"
                 start_block: 0,
                 rpc_timeout_ms: 30_000,
                 held_runs: 8,
+                confirmations: 0,
+                reorg_depth: 64,
                 models: Vec::new(),
             };
             let err = format!("{:#}", config.signer().unwrap_err());
@@ -339,6 +360,8 @@ name = "m"
                 start_block: 9,
                 rpc_timeout_ms: 30_000,
                 held_runs: 8,
+                confirmations: 0,
+                reorg_depth: 64,
                 models: vec![other],
             }
         );

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Runs held in memory for games and answers that may need them.
     pub runs_held: Gauge,
+    /// Reorgs undone (records put back to a state still on the chain).
+    pub reorgs: Counter,
     registry: Arc<Registry>,
 }
 
@@ -79,6 +81,7 @@ impl Metrics {
         let moves = counter(&mut registry, "moves", "Dispute transactions sent");
         let gas_spent = counter(&mut registry, "gas_spent", "Gas used by our transactions");
         let rpc_faults = counter(&mut registry, "rpc_faults", "Transient RPC faults");
+        let reorgs = counter(&mut registry, "reorgs", "Reorgs undone");
         let disputes_open = Gauge::default();
         registry.register("disputes_open", "Games open", disputes_open.clone());
         let queue_depth = Gauge::default();
@@ -112,6 +115,7 @@ impl Metrics {
             inference_seconds,
             queue_depth,
             runs_held,
+            reorgs,
             registry: Arc::new(registry),
         }
     }

@@ -119,7 +119,7 @@ pub async fn connect(
         "no model to serve: add [[models]] to the config or --model NAME=PATH"
     );
     let models = load_models(&chain, &config.models).await?;
-    let store = Store::open(&config.state)?;
+    let store = Store::open(&config.state)?.with_reorg_depth(config.reorg_depth);
     store.bind(chain.chain_id().await?, chain.oracle)?;
     Ok((chain, store, models))
 }

@@ -14,8 +14,8 @@ use alloy::rpc::types::Log;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use veritrace_contracts::InferenceOracle;
-use veritrace_node::chain::Chain;
 use veritrace_node::chain::driver::{self, Progress, Role};
+use veritrace_node::chain::{BlockRef, Chain};
 use veritrace_node::config::CommonConfig;
 use veritrace_node::events::{decode, sync_events};
 use veritrace_node::games::{self, GameOutcome, GameRecord};
@@ -186,13 +186,20 @@ impl Executor {
         let models = &self.models;
         let metrics = self.chain.metrics.clone();
         let min_fee = self.config.min_fee_wei;
-        sync_events(
+        let synced = sync_events(
             &self.chain,
             &self.store,
             self.config.common.start_block,
+            self.config.common.confirmations,
             |batch, log| apply_event(batch, log, me, models, min_fee, &metrics),
         )
         .await?;
+        if synced.rewound.is_some() {
+            // Requests and games of the lost blocks may differ on the new chain.
+            self.sources.retain(|_| false);
+            self.out_of_time.clear();
+        }
+        self.chain.check_own_transactions().await?;
         let open = self
             .store
             .games::<GameRecord>()?
@@ -282,9 +289,10 @@ impl Executor {
                 }
                 Err(error) => {
                     let status = self.request_status(id).await?;
+                    let seen = self.chain.head().await?.block();
                     if status != 1 {
                         tracing::info!(request = %id, status, "request no longer open; not ours");
-                        self.store.write(|b| {
+                        self.store.write_seen(seen, |b| {
                             b.put_request(
                                 &id,
                                 &RequestRecord {
@@ -416,7 +424,8 @@ impl Executor {
                     }
                 }
                 Progress::Over { won, cancelled } => {
-                    self.close_game(game_id, &record, won, cancelled)?;
+                    let seen = self.chain.head().await?.block();
+                    self.close_game(game_id, &record, won, cancelled, seen)?;
                 }
             }
         }
@@ -445,6 +454,7 @@ impl Executor {
         record: &GameRecord,
         won: bool,
         cancelled: bool,
+        seen: BlockRef,
     ) -> Result<()> {
         let outcome = GameOutcome::of(cancelled, won);
         if outcome == GameOutcome::Lost {
@@ -454,7 +464,7 @@ impl Executor {
         }
         let metrics = &self.chain.metrics;
         self.store
-            .write(|b| games::close_game(b, id, outcome, metrics))?;
+            .write_seen(seen, |b| games::close_game(b, id, outcome, metrics))?;
         self.let_go_of_finished_runs()
     }
 

@@ -18,6 +18,7 @@ use alloy::providers::{DynProvider, PendingTransactionBuilder, Provider, Provide
 use alloy::rpc::types::{Filter, Log, TransactionReceipt};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::{Context, Result, ensure};
+use serde::{Deserialize, Serialize};
 use veritrace_contracts::{DisputeGame, InferenceOracle};
 
 use crate::metrics::Metrics;
@@ -47,15 +48,49 @@ pub struct Chain {
     /// The widest `eth_getLogs` block range the node has not refused (hosted providers cap
     /// ranges and result counts): halved at each refusal, never widened again.
     log_span: Arc<AtomicU64>,
+    /// The block of this party's latest mined transaction: while it is canonical, so is every
+    /// earlier one (nonces are consecutive); once it is not, the nonces must be read again.
+    last_mined: Arc<std::sync::Mutex<Option<BlockRef>>>,
 }
 
-/// The latest block's number and timestamp.
+/// One block, by number and hash: what a party's records were derived from, so that a reorg
+/// that replaced it can be noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BlockRef {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+}
+
+/// The latest block's number, hash and timestamp.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     /// Block number.
     pub number: u64,
+    /// Block hash.
+    pub hash: B256,
     /// Block timestamp (seconds): the clock of challenge windows and game clocks.
     pub timestamp: u64,
+}
+
+impl Head {
+    /// The head as a block reference.
+    pub fn block(&self) -> BlockRef {
+        BlockRef {
+            number: self.number,
+            hash: self.hash,
+        }
+    }
+}
+
+/// A block's hash and its parent's, as the node serves them now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Block hash.
+    pub hash: B256,
+    /// Parent block hash.
+    pub parent: B256,
 }
 
 impl Chain {
@@ -122,6 +157,7 @@ impl Chain {
             metrics,
             nonces: ResyncingNonces::default(),
             log_span: Arc::new(AtomicU64::new(MAX_LOG_SPAN)),
+            last_mined: Arc::default(),
         })
     }
 
@@ -199,10 +235,60 @@ impl Chain {
                 .context("the node has no latest block")?;
             Ok(Head {
                 number: block.header.number,
+                hash: block.header.hash,
                 timestamp: block.header.timestamp,
             })
         })
         .await
+    }
+
+    /// Block `number` of the chain the node follows now (`None`: it has no such block, e.g.
+    /// after a rollback).
+    pub async fn header(&self, number: u64) -> Result<Option<Header>> {
+        self.read("reading a block header", || async {
+            let block = self
+                .provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Number(number))
+                .await?;
+            Ok(block.map(|b| Header {
+                hash: b.header.hash,
+                parent: b.header.parent_hash,
+            }))
+        })
+        .await
+    }
+
+    /// Whether `block` is still on the chain the node follows.
+    pub async fn is_canonical(&self, block: BlockRef) -> Result<bool> {
+        Ok(self
+            .header(block.number)
+            .await?
+            .is_some_and(|h| h.hash == block.hash))
+    }
+
+    /// Reads the nonces from the node again before the next transaction if this party's
+    /// latest mined transaction was reorged out (it is pending again or gone, and the local
+    /// count runs ahead of the node's). Returns whether it was.
+    pub async fn check_own_transactions(&self) -> Result<bool> {
+        let last = *self.last_mined.lock().expect("lock");
+        let Some(last) = last else {
+            return Ok(false);
+        };
+        if self.is_canonical(last).await? {
+            return Ok(false);
+        }
+        tracing::warn!(
+            block = last.number,
+            "REORG: our latest transaction's block left the chain; reading our nonce again"
+        );
+        self.last_mined.lock().expect("lock").take();
+        self.nonces.resync().await;
+        Ok(true)
+    }
+
+    /// Forgets the local nonce count: the next transaction takes the node's.
+    pub async fn resync_nonces(&self) {
+        self.nonces.resync().await;
     }
 
     /// A filter for every event of the oracle and the game.
@@ -214,7 +300,7 @@ impl Chain {
     /// the node serves in one call; returns them with the last block they cover.
     pub async fn log_chunk(&self, filter: &Filter, from: u64, to: u64) -> Result<(Vec<Log>, u64)> {
         loop {
-            let end = to.min(from.saturating_add(self.log_span() - 1));
+            let end = self.chunk_end(from, to);
             if let Some(logs) = self.logs_in(filter, from, end).await? {
                 return Ok((logs, end));
             }
@@ -239,6 +325,12 @@ impl Chain {
             end = start - 1;
         }
         Ok(None)
+    }
+
+    /// The last block of the widest `eth_getLogs` range from `from` the node serves now, at
+    /// most `to`.
+    pub fn chunk_end(&self, from: u64, to: u64) -> u64 {
+        to.min(from.saturating_add(self.log_span() - 1))
     }
 
     /// The current widest range of one `eth_getLogs` call.
@@ -286,6 +378,13 @@ impl Chain {
         match mined(call, what).await {
             Ok(receipt) => {
                 self.metrics.gas_spent.inc_by(receipt.gas_used);
+                if let (Some(number), Some(hash)) = (receipt.block_number, receipt.block_hash) {
+                    let mined = BlockRef { number, hash };
+                    let mut last = self.last_mined.lock().expect("lock");
+                    if last.is_none_or(|l| l.number <= number) {
+                        *last = Some(mined);
+                    }
+                }
                 Ok(receipt)
             }
             Err(error) => {
